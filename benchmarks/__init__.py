@@ -1,0 +1,1 @@
+"""The skae benchmark report: ``python -m benchmarks`` (see README)."""

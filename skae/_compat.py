@@ -1,0 +1,6 @@
+"""The private scikit-learn helpers skae relies on, imported in one place."""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+__all__ = ["Interval", "StrOptions", "_fit_context"]

@@ -1,0 +1,207 @@
+"""Autoencoder: the stacked (deep) dense autoencoder."""
+
+from numbers import Integral
+
+from ._base import BaseAutoencoder
+from ._compat import Interval, StrOptions
+from .nn import ACTIVATIONS, DenseAutoencoderModule
+
+
+class Autoencoder(BaseAutoencoder):
+    """Stacked dense autoencoder with a mirrored decoder.
+
+    The encoder maps ``n_features -> *hidden_layer_sizes -> n_components``
+    and the decoder mirrors it, so ``Autoencoder(n_components=150,
+    hidden_layer_sizes=(300,))`` on 784 inputs is the 784-300-150-300-784
+    net. The coding layer is linear (its values are unconstrained, like
+    PCA's scores); every hidden layer uses ``activation``.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the coding layer.
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Encoder layers between the input and the coding layer; the decoder
+        mirrors them. ``()`` gives a shallow autoencoder.
+    activation : {"relu", "elu", "selu", "tanh", "sigmoid", "identity"}, default="relu"
+        Activation of the hidden layers.
+    output_activation : {"identity", "sigmoid"}, default="identity"
+        "sigmoid" keeps reconstructions in [0, 1] (pixel intensities).
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss; "bce" (binary cross-entropy) needs inputs in
+        [0, 1] and ``output_activation="sigmoid"``.
+    tied_weights : bool, default=False
+        Each decoder layer uses the transposed weights of its mirror encoder
+        layer, halving the weight parameters.
+    optimizer : {"adam", "sgd", "rmsprop", "adadelta"} or torch.optim.Optimizer class, default="adam"
+        "adam" uses the fused implementation; "sgd" uses momentum 0.9.
+    learning_rate : float, default=0.001
+        Initial learning rate.
+    learning_rate_schedule : {"constant", "cosine"}, default="constant"
+        "cosine" anneals the rate to zero over ``max_epochs`` in :meth:`fit`.
+    batch_size : int, default=64
+        Rows per gradient step.
+    max_epochs : int, default=200
+        Maximum number of passes over the data in :meth:`fit`.
+    weight_decay : float, default=0.0
+        L2 penalty added by the optimizer.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their loss
+        stops improving; the best weights are restored.
+    validation_fraction : float, default=0.1
+        Share of the training rows held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Relative improvement of the monitored loss that counts as progress.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the shuffling and the validation split.
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
+        Where to train and infer; "auto" picks CUDA when available.
+    verbose : int, default=0
+        0 is silent; 1 prints a line per epoch and shows a progress bar for
+        epochs of at least 100 batches.
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra skorch callbacks, passed to the net as they are.
+    warm_start : bool, default=False
+        Continue from the current weights on the next :meth:`fit`.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+    n_iter_ : int
+        Epochs trained.
+    loss_curve_ : list of float
+        Training loss per epoch.
+    validation_scores_ : list of float
+        Minus the validation loss per epoch (only with ``early_stopping``).
+    history_ : skorch.History
+        Everything recorded during training.
+    net_ : skorch.NeuralNet
+        The fitted skorch net.
+    module_ : torch.nn.Module
+        The fitted torch module.
+
+    See Also
+    --------
+    LinearAutoencoder : The linear, PCA-equivalent special case.
+    sklearn.neural_network.MLPRegressor : A dense net trained on targets.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import Autoencoder
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> X = X / 16
+    >>> ae = Autoencoder(n_components=8, hidden_layer_sizes=(32,),
+    ...                  max_epochs=3, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (1797, 8)
+    >>> ae.inverse_transform(ae.transform(X[:2])).shape
+    (2, 64)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "output_activation": [StrOptions({"identity", "sigmoid"})],
+        "loss": [StrOptions({"mse", "bce"})],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        output_activation="identity",
+        loss="mse",
+        tied_weights=False,
+        optimizer="adam",
+        learning_rate=0.001,
+        learning_rate_schedule="constant",
+        batch_size=64,
+        max_epochs=200,
+        weight_decay=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        if any(not isinstance(s, Integral) or s < 1 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must contain positive integers only; "
+                f"got {self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _reconstruction_loss(self):
+        return self.loss
+
+    def _check_params(self, X):
+        self._hidden_sizes()
+        if self.loss == "bce":
+            if self.output_activation != "sigmoid":
+                raise ValueError(
+                    "loss='bce' needs output_activation='sigmoid' (reconstructions "
+                    f"in [0, 1]); got output_activation={self.output_activation!r}."
+                )
+            if X.min() < 0 or X.max() > 1:
+                raise ValueError(
+                    "loss='bce' needs inputs in [0, 1] (scale them, e.g. with "
+                    f"MinMaxScaler); got values in [{X.min():g}, {X.max():g}]."
+                )
+
+    def _code_activation(self):
+        """Activation of the coding layer; linear unless a family needs a range."""
+        return "identity"
+
+    def _corruption(self):
+        """Input corruption applied in training only; none for a plain autoencoder."""
+        return None
+
+    def _build_module(self, n_features):
+        return DenseAutoencoderModule(
+            n_features,
+            self.n_components,
+            self._hidden_sizes(),
+            activation=self.activation,
+            code_activation=self._code_activation(),
+            output_activation=self.output_activation,
+            tied_weights=self.tied_weights,
+            corruption=self._corruption(),
+        )
