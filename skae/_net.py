@@ -40,17 +40,16 @@ class SlicedBatches:
 
     def __iter__(self):
         first = self.tensors[0]
+        distinct = {id(t): t for t in self.tensors}
         if self.shuffle:
             order = torch.randperm(len(first), device=first.device)
-            shuffled = {id(t): t[order] for t in self.tensors}
-            tensors = [shuffled[id(t)] for t in self.tensors]
-        else:
-            tensors = self.tensors
+            distinct = {key: t[order] for key, t in distinct.items()}
         for start in range(0, len(first), self.batch_size):
-            yield tuple(
-                t[start : start + self.batch_size].to(self.device, non_blocking=True)
-                for t in tensors
-            )
+            batch = {
+                key: t[start : start + self.batch_size].to(self.device, non_blocking=True)
+                for key, t in distinct.items()
+            }
+            yield tuple(batch[id(t)] for t in self.tensors)
 
 
 class NonFiniteLossError(FloatingPointError):

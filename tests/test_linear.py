@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.linalg import subspace_angles
+from sklearn.decomposition import PCA
+
+from skae import LinearAutoencoder
+
+
+def reconstruction_mse(estimator, X):
+    return np.mean((estimator.inverse_transform(estimator.transform(X)) - X) ** 2)
+
+
+@pytest.mark.parametrize("n_components", [2, 8])
+def test_default_settings_reach_pca_error_on_digits(digits, n_components):
+    # Default training settings, random initialisation: the benchmark shows
+    # the 1 % bound at k in {2, 8, 16}; 2 % here keeps the bound meaningful
+    # while tolerating thread-count differences in float32 training.
+    X, _ = digits
+    pca = PCA(n_components).fit(X)
+    ae = LinearAutoencoder(n_components, random_state=0, device="cpu").fit(X)
+    assert reconstruction_mse(ae, X) <= 1.02 * reconstruction_mse(pca, X)
+
+
+def test_learns_the_principal_subspace_when_the_spectrum_has_a_gap():
+    # Synthetic data with a clear 3-dimensional principal subspace.
+    rng = np.random.RandomState(0)
+    basis = np.linalg.qr(rng.normal(size=(20, 3)))[0]
+    X = rng.normal(size=(500, 3)) * [5.0, 3.0, 2.0] @ basis.T + 0.1 * rng.normal(size=(500, 20))
+    ae = LinearAutoencoder(3, random_state=0, device="cpu").fit(X)
+    pca = PCA(3).fit(X)
+    assert np.degrees(subspace_angles(ae.components_.T, pca.components_.T).max()) < 2.0
+
+
+def test_components_are_orthonormal_and_mean_is_the_data_mean(digits):
+    X, _ = digits
+    ae = LinearAutoencoder(5, max_epochs=3, random_state=0, device="cpu").fit(X)
+    assert ae.components_.shape == (5, 64)
+    assert_allclose(ae.components_ @ ae.components_.T, np.eye(5), atol=1e-10)
+    assert_allclose(ae.mean_, X.mean(axis=0))
+
+
+def test_tied_weights_share_one_matrix(digits):
+    X, _ = digits
+    ae = LinearAutoencoder(4, tied_weights=True, max_epochs=2, random_state=0, device="cpu")
+    ae.fit(X)
+    assert sum(p.numel() for p in ae.module_.parameters()) == 4 * 64
+
+
+def test_more_components_than_features_is_refused():
+    with pytest.raises(ValueError, match="n_components=4 must be at most .* n_features=3"):
+        LinearAutoencoder(4, device="cpu").fit(np.random.RandomState(0).normal(size=(10, 3)))
+
+
+def test_partial_fit_streams_with_a_running_mean(digits):
+    X, _ = digits
+    ae = LinearAutoencoder(8, random_state=0, device="cpu")
+    chunks = np.array_split(X, 6)
+    errors = []
+    for _ in range(8):
+        for chunk in chunks:
+            ae.partial_fit(chunk)
+        errors.append(reconstruction_mse(ae, X))
+    assert ae.n_samples_seen_ == 8 * len(X)
+    assert_allclose(ae.mean_, X.mean(axis=0))
+    assert errors[-1] < errors[0]
+    assert errors[-1] < 1.15 * reconstruction_mse(PCA(8).fit(X), X)

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from skae._net import AutoencoderNet, NonFiniteLossError, SlicedBatches
+from skae.nn import DenseAutoencoderModule, ReconstructionLoss
+
+
+def test_sliced_batches_cover_every_row_once_per_epoch():
+    X = torch.arange(10.0).reshape(10, 1)
+    batches = list(SlicedBatches((X, X), 4, shuffle=True, device="cpu"))
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    seen = torch.cat([b[0] for b in batches]).flatten()
+    assert sorted(seen.tolist()) == list(range(10))
+    assert all(b[0] is b[1] for b in batches), "an input used as target is sliced once"
+
+
+def test_sliced_batches_keep_pairs_aligned_when_shuffled():
+    X = torch.arange(12.0).reshape(12, 1)
+    y = torch.arange(12) * 10
+    for xb, yb in SlicedBatches((X, y), 5, shuffle=True, device="cpu"):
+        assert torch.equal(xb.flatten().long() * 10, yb)
+
+
+def test_sliced_batches_keep_order_without_shuffle():
+    X = torch.arange(7.0).reshape(7, 1)
+    batches = list(SlicedBatches((X, X), 3, shuffle=False, device="cpu"))
+    assert torch.cat([b[0] for b in batches]).flatten().tolist() == list(range(7))
+
+
+def make_net(**kwargs):
+    settings = {"batch_size": 8, "max_epochs": 3, "device": "cpu", "verbose": 0, **kwargs}
+    return AutoencoderNet(
+        DenseAutoencoderModule(6, 2, (4,)),
+        criterion=ReconstructionLoss,
+        optimizer=torch.optim.Adam,
+        **settings,
+    ).initialize()
+
+
+def test_penalties_are_weighted_and_added_to_the_reconstruction_loss():
+    net = make_net(penalties=[(0.5, lambda out: out.code.abs().mean()), (2.0, lambda out: torch.tensor(1.0))])
+    X = torch.rand(5, 6)
+    output = net.module_(X)
+    expected = nn.functional.mse_loss(output.reconstruction, X) + 0.5 * output.code.abs().mean() + 2.0
+    assert torch.allclose(net.get_loss(output, X), expected)
+
+
+def test_epoch_loss_is_the_size_weighted_mean_of_batch_losses():
+    torch.manual_seed(0)
+    net = make_net()
+    X = torch.rand(20, 6)
+    net.history.new_epoch()
+    batches = SlicedBatches((X, X), 8, shuffle=False, device="cpu")
+    net.run_single_epoch(batches, training=False, prefix="valid", step_fn=net.validation_step)
+    with torch.no_grad():
+        expected = nn.functional.mse_loss(net.module_(X).reconstruction, X).item()
+    assert net.history[-1, "valid_batch_count"] == 3
+    assert net.history[-1, "valid_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_validation_split_needs_rows_on_both_sides():
+    net = make_net(validation_fraction=0.01)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        net.partial_fit(torch.rand(10, 6), epochs=1)
+
+
+def test_validation_loss_is_recorded():
+    net = make_net(validation_fraction=0.25)
+    net.partial_fit(torch.rand(20, 6), epochs=2)
+    assert len(net.history[:, "valid_loss"]) == 2
+
+
+def test_non_finite_loss_names_the_epoch():
+    from skae._net import StopOnNonFiniteLoss
+
+    net = make_net(callbacks=[StopOnNonFiniteLoss()])
+    X = torch.rand(16, 6)
+    X[3, 2] = float("nan")
+    with pytest.raises(NonFiniteLossError, match="at epoch 1"):
+        net.partial_fit(X, epochs=2)
