@@ -1,39 +1,15 @@
 """The abstract estimator: validation, the fit skeleton, transform, scoring."""
 
-import copy
-import math
-from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
-from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._compat import Interval, StrOptions, _fit_context
-from ._net import AutoencoderNet, StopOnNonFiniteLoss
-from ._runtime import SMALL_STEP_FLOPS, resolve_device, seeded, step_flops, torch_threads
+from ._training import OPTIMIZERS, TorchEstimatorMixin
 from .nn import ReconstructionLoss, reconstruction_error
-
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-    "adadelta": torch.optim.Adadelta,
-}
-
-# Rows per forward pass at inference: bounds memory, never changes results.
-_INFERENCE_CHUNK = 8192
-
-# An epoch with at least this many batches gets a progress bar at verbose=1.
-_PROGRESS_BAR_MIN_BATCHES = 100
-
-# Data on a CUDA device is copied there once when it takes at most this
-# share of the free memory; otherwise each batch is copied as it is used.
-_DEVICE_RESIDENT_SHARE = 0.25
 
 
 def _encode(module, x):
@@ -49,7 +25,7 @@ def _reconstruct(module, x):
 
 
 class BaseAutoencoder(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=ABCMeta
+    TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Shared machinery of the skae autoencoders; subclasses build the module.
 
@@ -79,26 +55,13 @@ class BaseAutoencoder(
         "warm_start": ["boolean"],
     }
 
-    # ------------------------------------------------------------------ hooks
-    @abstractmethod
-    def _build_module(self, n_features):
-        """Return a fresh torch module for ``n_features`` inputs."""
-
-    def _penalties(self):
-        """Weighted extra loss terms: a list of (weight, callable(output))."""
-        return []
-
-    def _check_params(self, X):
-        """Checks that need the data or combine parameters; raise ValueError."""
-
     def _reconstruction_loss(self):
         """Name of the reconstruction loss ("mse" or "bce")."""
         return "mse"
 
-    def _prepare_module(self, module, X, first_call):
-        """Set data-dependent module state before a round of training."""
+    def _criterion(self):
+        return ReconstructionLoss, {"kind": self._reconstruction_loss()}
 
-    # ------------------------------------------------------------- validation
     def _validate_X(self, X, *, reset):
         return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
 
@@ -155,129 +118,6 @@ class BaseAutoencoder(
         resume = hasattr(self, "net_")
         X = self._validate_X(X, reset=not resume)
         return self._train(X, epochs=1, resume=resume, streaming=True)
-
-    def _train(self, X, *, epochs, resume, streaming):
-        self._check_params(X)
-        device = resolve_device(self.device)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        with seeded(seed, device):
-            if resume:
-                net = self.net_
-                net.set_params(callbacks=self._callbacks(len(X), streaming=streaming))
-                # A finished cosine schedule leaves the rate near zero.
-                for group in net.optimizer_.param_groups:
-                    group["lr"] = self.learning_rate
-            else:
-                net = self._build_net(X.shape[1], device, len(X), streaming=streaming)
-            self._prepare_module(net.module_, X, first_call=not resume)
-            X_tensor = self._to_training_tensor(X, device)
-            n_threads = None
-            if device.type == "cpu" and step_flops(net.module_, self.batch_size) < SMALL_STEP_FLOPS:
-                n_threads = 1
-            with torch_threads(n_threads):
-                net.partial_fit(X_tensor, epochs=epochs)
-        self._set_fitted_attributes(net)
-        return self
-
-    def _to_training_tensor(self, X, device):
-        X_tensor = torch.tensor(X, dtype=torch.float32)
-        if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device)
-            if X_tensor.numel() * 4 <= _DEVICE_RESIDENT_SHARE * free:
-                return X_tensor.to(device)
-            return X_tensor.pin_memory()
-        return X_tensor
-
-    def _optimizer_settings(self, device):
-        if not isinstance(self.optimizer, str):
-            return self.optimizer, {}
-        settings = {}
-        if self.optimizer == "adam":
-            # The fused kernel does one pass over all parameters per step.
-            settings["fused"] = True
-        elif self.optimizer == "sgd":
-            settings["momentum"] = 0.9
-        return OPTIMIZERS[self.optimizer], settings
-
-    def _callbacks(self, n_samples, *, streaming):
-        callbacks = [("stop_on_non_finite_loss", StopOnNonFiniteLoss())]
-        if not streaming:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss" if self.early_stopping else "train_loss",
-                        patience=self.n_iter_no_change,
-                        threshold=self.tol,
-                        threshold_mode="rel",
-                        load_best=self.early_stopping,
-                    ),
-                )
-            )
-            if self.learning_rate_schedule == "cosine":
-                callbacks.append(
-                    (
-                        "learning_rate_schedule",
-                        LRScheduler(
-                            CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1
-                        ),
-                    )
-                )
-        if self.verbose and n_samples / self.batch_size >= _PROGRESS_BAR_MIN_BATCHES:
-            callbacks.append(("progress_bar", ProgressBar(postfix_keys=[])))
-        return callbacks + list(self.callbacks or [])
-
-    def _build_net(self, n_features, device, n_samples, *, streaming):
-        optimizer, optimizer_settings = self._optimizer_settings(device)
-        net = AutoencoderNet(
-            module=self._build_module(n_features),
-            criterion=ReconstructionLoss,
-            criterion__kind=self._reconstruction_loss(),
-            optimizer=optimizer,
-            lr=self.learning_rate,
-            optimizer__weight_decay=self.weight_decay,
-            **{f"optimizer__{k}": v for k, v in optimizer_settings.items()},
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            penalties=self._penalties(),
-            validation_fraction=(
-                self.validation_fraction if self.early_stopping and not streaming else None
-            ),
-            callbacks=self._callbacks(n_samples, streaming=streaming),
-            device=device,
-            verbose=int(self.verbose),
-        )
-        return net.initialize()
-
-    def _set_fitted_attributes(self, net):
-        self.net_ = net
-        self.module_ = net.module_
-        self.history_ = net.history
-        self.n_iter_ = len(net.history)
-        self.loss_curve_ = list(net.history[:, "train_loss"])
-        if self.early_stopping:
-            self.validation_scores_ = [
-                -loss for loss in net.history[:, "valid_loss"] if loss is not None
-            ]
-
-    # ------------------------------------------------------------- inference
-    def _inference_module(self):
-        # Inference runs in float64 on a copy of the weights: float32 matmuls
-        # blocked differently for different batch sizes disagree in the last
-        # bits, and a row's code must not depend on which rows come with it.
-        return copy.deepcopy(self.module_).to(torch.float64).eval()
-
-    def _apply(self, fn, A):
-        """Run ``fn(module, batch)`` on A in float64 chunks; return numpy float64."""
-        module = self._inference_module()
-        device = next(module.parameters()).device
-        A_tensor = torch.tensor(A, dtype=torch.float64)
-        with torch.no_grad():
-            chunks = [
-                fn(module, A_tensor[start : start + _INFERENCE_CHUNK].to(device)).cpu()
-                for start in range(0, len(A_tensor), _INFERENCE_CHUNK)
-            ]
-        return torch.cat(chunks).numpy()
 
     def transform(self, X):
         """Encode X: the coding layer's values.

@@ -1,6 +1,5 @@
 """Per-sample loss terms; the net composes and weights them."""
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 
