@@ -172,12 +172,11 @@ class BaseAutoencoder(
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        reconstruction = torch.as_tensor(self._apply(_reconstruct, X))
-        return -reconstruction_error(
-            reconstruction,
-            torch.as_tensor(X, dtype=torch.float64),
-            self._reconstruction_loss(),
-        ).numpy()
+        return self._apply(self._sample_scores, X)
+
+    def _sample_scores(self, module, x):
+        """Per-sample scores of a batch, in eval mode."""
+        return -reconstruction_error(module(x).reconstruction, x, self._reconstruction_loss())
 
     def score(self, X, y=None):
         """Minus the mean reconstruction loss on X (higher is better).

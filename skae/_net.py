@@ -21,6 +21,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
 from torch.utils.data import TensorDataset
 
+from .nn import AutoencoderOutput
+
 
 class SlicedBatches:
     """Batches of aligned tensors, taken as slices of a (shuffled) copy.
@@ -135,6 +137,9 @@ class AutoencoderNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not isinstance(y_pred, AutoencoderOutput):
+            # A plain prediction (a classifier head's logits) has no extra terms.
+            return self.criterion_(y_pred, y_true)
         loss = self.criterion_(y_pred.reconstruction, y_true)
         for weight, penalty in self.penalties:
             loss = loss + weight * penalty(y_pred)

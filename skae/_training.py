@@ -77,17 +77,27 @@ class TorchEstimatorMixin:
                 for group in net.optimizer_.param_groups:
                     group["lr"] = self.learning_rate
             else:
-                net = self._build_net(X.shape[1], device, len(X), streaming=streaming)
+                net = self._make_net(
+                    self._build_module(X.shape[1]),
+                    self._criterion(),
+                    self._penalties(),
+                    device,
+                    len(X),
+                    streaming=streaming,
+                )
             self._prepare_module(net.module_, X, first_call=not resume)
             X_tensor = self._to_training_tensor(X, torch.float32, device)
             y_tensor = None if y is None else self._to_training_tensor(y, torch.int64, device)
-            n_threads = None
-            if device.type == "cpu" and step_flops(net.module_, self.batch_size) < SMALL_STEP_FLOPS:
-                n_threads = 1
-            with torch_threads(n_threads):
+            with torch_threads(self._thread_count(net.module_, device)):
                 net.partial_fit(X_tensor, y_tensor, epochs=epochs)
         self._set_fitted_attributes(net)
         return self
+
+    def _thread_count(self, module, device):
+        """One thread for steps too small to split; None keeps torch's count."""
+        if device.type == "cpu" and step_flops(module, self.batch_size) < SMALL_STEP_FLOPS:
+            return 1
+        return None
 
     @staticmethod
     def _to_training_tensor(A, dtype, device):
@@ -138,11 +148,16 @@ class TorchEstimatorMixin:
             callbacks.append(("progress_bar", ProgressBar(postfix_keys=[])))
         return callbacks + list(self.callbacks or [])
 
-    def _build_net(self, n_features, device, n_samples, *, streaming):
+    def _make_net(self, module, criterion, penalties, device, n_samples, *, streaming):
+        """An initialised net for ``module`` with this estimator's training settings.
+
+        ``criterion`` is a (class, settings) pair; ``penalties`` a sequence of
+        (weight, callable) extra loss terms.
+        """
         optimizer, optimizer_settings = self._optimizer_settings(device)
-        criterion, criterion_settings = self._criterion()
+        criterion, criterion_settings = criterion
         net = AutoencoderNet(
-            module=self._build_module(n_features),
+            module=module,
             criterion=criterion,
             **{f"criterion__{k}": v for k, v in criterion_settings.items()},
             optimizer=optimizer,
@@ -151,7 +166,7 @@ class TorchEstimatorMixin:
             **{f"optimizer__{k}": v for k, v in optimizer_settings.items()},
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
-            penalties=self._penalties(),
+            penalties=penalties,
             validation_fraction=(
                 self.validation_fraction if self.early_stopping and not streaming else None
             ),

@@ -3,16 +3,45 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import Autoencoder, LinearAutoencoder
+from skae import (
+    Autoencoder,
+    AutoencoderClassifier,
+    DenoisingAutoencoder,
+    LinearAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+)
 
 # Small, short-trained instances: the checks test the contract, not the fit.
 CHECKED_ESTIMATORS = [
     LinearAutoencoder(max_epochs=5, device="cpu"),
     Autoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
+    Autoencoder(hidden_layer_sizes=(8, 4), pretrain="layerwise", max_epochs=3, device="cpu"),
+    DenoisingAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
+    SparseAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
+    VariationalAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
+    AutoencoderClassifier(
+        Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
+        max_epochs=60,
+        device="cpu",
+    ),
 ]
 
 
-@parametrize_with_checks(CHECKED_ESTIMATORS)
+def expected_failed_checks(estimator):
+    if isinstance(estimator, AutoencoderClassifier):
+        return {
+            "check_classifiers_classes": (
+                "its last case trains on the labels {-1, 1}, but -1 marks unlabelled "
+                "rows here, as in sklearn's semi-supervised estimators (which the "
+                "check exempts by name); the string-label cases are tested in "
+                "tests/test_classifier.py"
+            )
+        }
+    return {}
+
+
+@parametrize_with_checks(CHECKED_ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
@@ -37,12 +66,18 @@ from scipy import sparse
 def small(estimator_class, **params):
     """A quickly trained instance: the tests below check the contract."""
     defaults = {"n_components": 3, "max_epochs": 5, "random_state": 0, "device": "cpu"}
-    if estimator_class is Autoencoder:
+    if estimator_class is not LinearAutoencoder:
         defaults["hidden_layer_sizes"] = (8,)
     return estimator_class(**{**defaults, **params})
 
 
-ESTIMATOR_CLASSES = [LinearAutoencoder, Autoencoder]
+ESTIMATOR_CLASSES = [
+    LinearAutoencoder,
+    Autoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
+]
 each_estimator = pytest.mark.parametrize("estimator_class", ESTIMATOR_CLASSES)
 
 
@@ -182,13 +217,18 @@ def test_pipeline_swaps_pca_for_autoencoders(digits):
 @each_estimator
 def test_grid_search_without_y_uses_score(estimator_class, blobs):
     grid = GridSearchCV(
-        small(estimator_class, max_epochs=60), {"n_components": [1, 5]}, cv=2, n_jobs=2
+        small(estimator_class, max_epochs=100, learning_rate=0.01),
+        {"n_components": [1, 5]},
+        cv=2,
+        n_jobs=2,
     )
     grid.fit(blobs)
     scores = grid.cv_results_["mean_test_score"]
-    assert np.all(scores < 0)
-    # More coding units reconstruct better, so the score prefers them.
-    assert grid.best_params_ == {"n_components": 5}
+    assert np.all(np.isfinite(scores)) and np.all(scores < 0)
+    if estimator_class in (LinearAutoencoder, Autoencoder, DenoisingAutoencoder):
+        # More coding units reconstruct better, so the score prefers them (a
+        # sparsity or KL penalty may legitimately leave extra units unused).
+        assert grid.best_params_ == {"n_components": 5}
 
 
 @each_estimator

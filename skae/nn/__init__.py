@@ -4,18 +4,31 @@ Nothing here imports scikit-learn or skorch. Every module's ``forward``
 returns an :class:`AutoencoderOutput` and offers ``encode`` and ``decode``.
 """
 
+from ._classifier import EncoderClassifierModule
 from ._dense import DenseAutoencoderModule, LinearAutoencoderModule
 from ._layers import ACTIVATIONS, GaussianNoise, make_activation, make_corruption
-from ._losses import ReconstructionLoss, reconstruction_error
+from ._losses import (
+    ReconstructionLoss,
+    gaussian_kl,
+    kl_sparsity,
+    l1_activity,
+    reconstruction_error,
+)
 from ._output import AutoencoderOutput
+from ._variational import VariationalAutoencoderModule
 
 __all__ = [
     "ACTIVATIONS",
     "AutoencoderOutput",
     "DenseAutoencoderModule",
+    "EncoderClassifierModule",
     "GaussianNoise",
     "LinearAutoencoderModule",
     "ReconstructionLoss",
+    "VariationalAutoencoderModule",
+    "gaussian_kl",
+    "kl_sparsity",
+    "l1_activity",
     "make_activation",
     "make_corruption",
     "reconstruction_error",

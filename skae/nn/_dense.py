@@ -69,12 +69,14 @@ class DenseAutoencoderModule(nn.Module):
         self.output_activation = make_activation(output_activation)
         self.corruption = corruption if corruption is not None else nn.Identity()
 
-    def encode(self, x):
-        last = len(self.encoder_layers) - 1
-        for depth, layer in enumerate(self.encoder_layers):
-            x = layer(x)
-            x = self.code_activation(x) if depth == last else self.hidden_activation(x)
+    def encode_hidden(self, x):
+        """The last hidden layer's activations (x itself with no hidden layer)."""
+        for layer in self.encoder_layers[:-1]:
+            x = self.hidden_activation(layer(x))
         return x
+
+    def encode(self, x):
+        return self.code_activation(self.encoder_layers[-1](self.encode_hidden(x)))
 
     def _decoder_linear(self, depth, x):
         if not self.tied_weights:

@@ -24,3 +24,22 @@ class ReconstructionLoss(nn.Module):
         if self.kind == "bce":
             return F.binary_cross_entropy(reconstruction, target)
         return F.mse_loss(reconstruction, target)
+
+
+def gaussian_kl(mean, log_var):
+    """Per-sample KL(N(mean, exp(log_var)) || N(0, I)), in closed form: shape (n,)."""
+    return -0.5 * (1 + log_var - log_var.exp() - mean.square()).sum(dim=1)
+
+
+def kl_sparsity(code, target, eps=1e-6):
+    """Sum over coding units of KL(target || q_j), q_j the batch-mean activation.
+
+    Expects activations in (0, 1) (a sigmoid coding layer).
+    """
+    q = code.mean(dim=0).clamp(eps, 1 - eps)
+    return (target * (target / q).log() + (1 - target) * ((1 - target) / (1 - q)).log()).sum()
+
+
+def l1_activity(code):
+    """Mean absolute coding activation: an L1 activity regulariser."""
+    return code.abs().mean()

@@ -1,0 +1,246 @@
+"""AutoencoderClassifier: unsupervised pretraining, then a fine-tuned softmax head."""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from ._base import BaseAutoencoder
+from ._compat import Interval, StrOptions, _fit_context
+from ._dense import Autoencoder
+from ._training import OPTIMIZERS, TorchEstimatorMixin
+from .nn import EncoderClassifierModule
+
+UNLABELLED = -1
+
+
+def _logits(module, x):
+    return module(x)
+
+
+class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Classifier pretrained as an autoencoder on all rows, fine-tuned on the labelled.
+
+    ``fit(X, y)`` first fits ``autoencoder`` on every row of X — labelled or
+    not — then puts a softmax layer on its encoder and trains both (or the
+    head alone, with ``freeze_encoder=True``) on the labelled rows with the
+    cross-entropy loss. As in scikit-learn's semi-supervised estimators,
+    ``y == -1`` marks an unlabelled row. Unsupervised pretraining pays off
+    when labels are scarce and unlabelled data plentiful.
+
+    Parameters
+    ----------
+    autoencoder : skae autoencoder or None, default=None
+        The (unfitted) autoencoder to pretrain; it is cloned. None uses
+        ``Autoencoder(n_components=32)``. Its ``random_state``, when None,
+        is drawn from this estimator's.
+    freeze_encoder : bool, default=False
+        Train only the softmax head, keeping the pretrained encoder fixed.
+    optimizer : {"adam", "sgd", "rmsprop", "adadelta"} or torch.optim.Optimizer class, default="adam"
+        Optimizer of the fine-tuning stage.
+    learning_rate : float, default=0.01
+        Learning rate of the fine-tuning stage.
+    learning_rate_schedule : {"constant", "cosine"}, default="constant"
+        Learning rate schedule of the fine-tuning stage.
+    batch_size : int, default=64
+        Rows per gradient step in fine-tuning.
+    max_epochs : int, default=200
+        Maximum fine-tuning epochs.
+    weight_decay : float, default=0.0
+        L2 penalty in fine-tuning.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the labelled rows and stop when
+        their loss stops improving.
+    validation_fraction : float, default=0.1
+        Share of the labelled rows held out with early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Relative improvement of the monitored loss that counts as progress.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the head, the shuffling and the pretraining (see ``autoencoder``).
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
+        Where to fine-tune and predict.
+    verbose : int, default=0
+        0 is silent; 1 logs each fine-tuning epoch.
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra skorch callbacks for the fine-tuning net.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (without the unlabelled marker).
+    autoencoder_ : skae autoencoder
+        The pretrained autoencoder (its encoder as it was before fine-tuning).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+    n_iter_ : int
+        Fine-tuning epochs.
+    loss_curve_ : list of float
+        Fine-tuning cross-entropy per epoch.
+    validation_scores_ : list of float
+        Minus the validation cross-entropy per epoch (with early stopping).
+    history_ : skorch.History
+        The fine-tuning history.
+    net_ : skorch.NeuralNet
+        The fine-tuned skorch net.
+    module_ : torch.nn.Module
+        The fine-tuned encoder and head.
+
+    See Also
+    --------
+    sklearn.semi_supervised.SelfTrainingClassifier : Another way to use unlabelled rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import Autoencoder, AutoencoderClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> y_partial = np.where(np.arange(len(y)) % 10 == 0, y, -1)  # 10 % labelled
+    >>> clf = AutoencoderClassifier(Autoencoder(16, max_epochs=5), max_epochs=20,
+    ...                             random_state=0).fit(X / 16, y_partial)
+    >>> clf.predict_proba(X[:2] / 16).shape
+    (2, 10)
+    """
+
+    _parameter_constraints: dict = {
+        "autoencoder": [BaseAutoencoder, None],
+        "freeze_encoder": ["boolean"],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "callbacks": [list, None],
+    }
+
+    def __init__(
+        self,
+        autoencoder=None,
+        *,
+        freeze_encoder=False,
+        optimizer="adam",
+        learning_rate=0.01,
+        learning_rate_schedule="constant",
+        batch_size=64,
+        max_epochs=200,
+        weight_decay=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        callbacks=None,
+    ):
+        self.autoencoder = autoencoder
+        self.freeze_encoder = freeze_encoder
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Pretrain the autoencoder on all of X, then fine-tune on the labelled rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Labels; -1 marks an unlabelled row.
+
+        Returns
+        -------
+        self : object
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        labelled = self._labelled_mask(y)
+        if not labelled.any():
+            raise ValueError(
+                "y has no labelled row: every label is -1, the unlabelled marker."
+            )
+        check_classification_targets(y[labelled])
+        self.classes_, y_encoded = np.unique(y[labelled], return_inverse=True)
+        rng = check_random_state(self.random_state)
+        autoencoder = clone(self.autoencoder if self.autoencoder is not None else Autoencoder(32))
+        if autoencoder.random_state is None:
+            autoencoder.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+        self.autoencoder_ = autoencoder.fit(X)
+        return self._train(X[labelled], y_encoded, epochs=self.max_epochs, resume=False,
+                           streaming=False)
+
+    @staticmethod
+    def _labelled_mask(y):
+        if y.dtype.kind in "iuf":
+            return y != UNLABELLED
+        return np.ones(len(y), dtype=bool)
+
+    def _build_module(self, n_features):
+        return EncoderClassifierModule(
+            copy.deepcopy(self.autoencoder_.module_),
+            len(self.classes_),
+            freeze_encoder=self.freeze_encoder,
+        )
+
+    def _criterion(self):
+        return nn.CrossEntropyLoss, {}
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return softmax(self._apply(_logits, X), axis=1)
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
