@@ -1,17 +1,21 @@
 """skae: autoencoders as scikit-learn transformers, trained by skorch."""
 
 from ._classifier import AutoencoderClassifier
+from ._convolutional import ConvolutionalAutoencoder
 from ._dense import Autoencoder
 from ._denoising import DenoisingAutoencoder
 from ._linear import LinearAutoencoder
+from ._recurrent import RecurrentAutoencoder
 from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
 
 __all__ = [
     "Autoencoder",
     "AutoencoderClassifier",
+    "ConvolutionalAutoencoder",
     "DenoisingAutoencoder",
     "LinearAutoencoder",
+    "RecurrentAutoencoder",
     "SparseAutoencoder",
     "VariationalAutoencoder",
 ]

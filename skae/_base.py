@@ -12,6 +12,22 @@ from ._training import OPTIMIZERS, TorchEstimatorMixin
 from .nn import ReconstructionLoss, reconstruction_error
 
 
+def check_reconstruction_settings(estimator, X):
+    """Refuse loss="bce" without a sigmoid output or with inputs outside [0, 1]."""
+    if estimator.loss != "bce":
+        return
+    if estimator.output_activation != "sigmoid":
+        raise ValueError(
+            "loss='bce' needs output_activation='sigmoid' (reconstructions in [0, 1]); "
+            f"got output_activation={estimator.output_activation!r}."
+        )
+    if X.min() < 0 or X.max() > 1:
+        raise ValueError(
+            "loss='bce' needs inputs in [0, 1] (scale them, e.g. with MinMaxScaler); "
+            f"got values in [{X.min():g}, {X.max():g}]."
+        )
+
+
 def _encode(module, x):
     return module.encode(x)
 

@@ -122,13 +122,5 @@ class DenoisingAutoencoder(Autoencoder):
         self.noise = noise
         self.noise_level = noise_level
 
-    def _check_params(self, X):
-        super()._check_params(X)
-        if self.noise == "dropout" and self.noise_level >= 1:
-            raise ValueError(
-                "noise_level is the dropout probability with noise='dropout' and must "
-                f"be below 1; got noise_level={self.noise_level}."
-            )
-
     def _corruption(self):
         return make_corruption(self.noise, self.noise_level)

@@ -2,7 +2,7 @@
 
 from numbers import Integral
 
-from ._base import BaseAutoencoder
+from ._base import BaseAutoencoder, check_reconstruction_settings
 from ._compat import Interval, StrOptions
 from ._pretraining import pretrain_layerwise
 from .nn import ACTIVATIONS, DenseAutoencoderModule
@@ -190,17 +190,7 @@ class Autoencoder(BaseAutoencoder):
 
     def _check_params(self, X):
         self._hidden_sizes()
-        if self.loss == "bce":
-            if self.output_activation != "sigmoid":
-                raise ValueError(
-                    "loss='bce' needs output_activation='sigmoid' (reconstructions "
-                    f"in [0, 1]); got output_activation={self.output_activation!r}."
-                )
-            if X.min() < 0 or X.max() > 1:
-                raise ValueError(
-                    "loss='bce' needs inputs in [0, 1] (scale them, e.g. with "
-                    f"MinMaxScaler); got values in [{X.min():g}, {X.max():g}]."
-                )
+        check_reconstruction_settings(self, X)
 
     def _code_activation(self):
         """Activation of the coding layer; linear unless a family needs a range."""

@@ -6,8 +6,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skae import (
     Autoencoder,
     AutoencoderClassifier,
+    ConvolutionalAutoencoder,
     DenoisingAutoencoder,
     LinearAutoencoder,
+    RecurrentAutoencoder,
     SparseAutoencoder,
     VariationalAutoencoder,
 )
@@ -20,6 +22,8 @@ CHECKED_ESTIMATORS = [
     DenoisingAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
     SparseAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
     VariationalAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
+    ConvolutionalAutoencoder(channels=(4, 8), max_epochs=5, device="cpu"),
+    RecurrentAutoencoder(hidden_size=8, max_epochs=5, device="cpu"),
     AutoencoderClassifier(
         Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
         max_epochs=60,
@@ -66,8 +70,12 @@ from scipy import sparse
 def small(estimator_class, **params):
     """A quickly trained instance: the tests below check the contract."""
     defaults = {"n_components": 3, "max_epochs": 5, "random_state": 0, "device": "cpu"}
-    if estimator_class is not LinearAutoencoder:
-        defaults["hidden_layer_sizes"] = (8,)
+    family_settings = {
+        LinearAutoencoder: {},
+        ConvolutionalAutoencoder: {"channels": (4, 8)},
+        RecurrentAutoencoder: {"hidden_size": 8},
+    }
+    defaults.update(family_settings.get(estimator_class, {"hidden_layer_sizes": (8,)}))
     return estimator_class(**{**defaults, **params})
 
 
@@ -77,6 +85,8 @@ ESTIMATOR_CLASSES = [
     DenoisingAutoencoder,
     SparseAutoencoder,
     VariationalAutoencoder,
+    ConvolutionalAutoencoder,
+    RecurrentAutoencoder,
 ]
 each_estimator = pytest.mark.parametrize("estimator_class", ESTIMATOR_CLASSES)
 
@@ -225,7 +235,8 @@ def test_grid_search_without_y_uses_score(estimator_class, blobs):
     grid.fit(blobs)
     scores = grid.cv_results_["mean_test_score"]
     assert np.all(np.isfinite(scores)) and np.all(scores < 0)
-    if estimator_class in (LinearAutoencoder, Autoencoder, DenoisingAutoencoder):
+    if estimator_class in (LinearAutoencoder, Autoencoder, DenoisingAutoencoder,
+                           ConvolutionalAutoencoder):
         # More coding units reconstruct better, so the score prefers them (a
         # sparsity or KL penalty may legitimately leave extra units unused).
         assert grid.best_params_ == {"n_components": 5}

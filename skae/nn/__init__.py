@@ -5,6 +5,7 @@ returns an :class:`AutoencoderOutput` and offers ``encode`` and ``decode``.
 """
 
 from ._classifier import EncoderClassifierModule
+from ._convolutional import ConvolutionalAutoencoderModule
 from ._dense import DenseAutoencoderModule, LinearAutoencoderModule
 from ._layers import ACTIVATIONS, GaussianNoise, make_activation, make_corruption
 from ._losses import (
@@ -15,16 +16,20 @@ from ._losses import (
     reconstruction_error,
 )
 from ._output import AutoencoderOutput
+from ._recurrent import CELLS, RecurrentAutoencoderModule
 from ._variational import VariationalAutoencoderModule
 
 __all__ = [
     "ACTIVATIONS",
     "AutoencoderOutput",
+    "CELLS",
+    "ConvolutionalAutoencoderModule",
     "DenseAutoencoderModule",
     "EncoderClassifierModule",
     "GaussianNoise",
     "LinearAutoencoderModule",
     "ReconstructionLoss",
+    "RecurrentAutoencoderModule",
     "VariationalAutoencoderModule",
     "gaussian_kl",
     "kl_sparsity",

@@ -40,4 +40,9 @@ def make_corruption(noise, noise_level):
         return nn.Identity()
     if noise == "gaussian":
         return GaussianNoise(noise_level)
+    if not 0 <= noise_level < 1:
+        raise ValueError(
+            "noise_level is the dropout probability with noise='dropout' and must be "
+            f"below 1; got noise_level={noise_level}."
+        )
     return nn.Dropout(noise_level)

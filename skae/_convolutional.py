@@ -1,0 +1,181 @@
+"""ConvolutionalAutoencoder: convolutions for images."""
+
+from numbers import Integral, Real
+
+from ._base import BaseAutoencoder, check_reconstruction_settings
+from ._compat import Interval, StrOptions
+from ._shapes import StructuredInputMixin
+from .nn import ACTIVATIONS, ConvolutionalAutoencoderModule, make_corruption
+
+
+class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
+    """Convolutional autoencoder for images.
+
+    The encoder stacks convolution + max-pooling blocks that halve height
+    and width while the channels grow (``channels``), then a dense coding
+    layer of ``n_components`` units, so ``transform`` returns flat codes
+    like every transformer. The decoder mirrors it with upsampling +
+    convolution blocks back to exactly (C, H, W), for any H and W.
+
+    X may be 2-D, (n, C*H*W) rows read with ``image_shape``, or
+    (n, H, W) / (n, C, H, W) image arrays. ``inverse_transform`` returns flat
+    rows, (n, C*H*W), like the 2-D input; reshape them with
+    ``image_shape_``.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the coding layer.
+    image_shape : tuple (C, H, W) or None, default=None
+        Shape of one image. None takes it from 3-D/4-D input; for 2-D input
+        it reads each row as one square single-channel image when its width
+        is a perfect square (64 -> 1x8x8, 784 -> 1x28x28), and otherwise as
+        a one-row image (1x1xW), i.e. a 1-D signal convolved along its width.
+    channels : tuple of int, default=(16, 32, 64)
+        Output channels of the encoder blocks; each block halves H and W.
+    kernel_size : int, default=3
+        Size of the square convolution kernels (same padding).
+    activation : {"relu", "elu", "selu", "tanh", "sigmoid", "identity"}, default="relu"
+        Activation after every convolution but the last.
+    output_activation : {"identity", "sigmoid"}, default="identity"
+        "sigmoid" keeps reconstructions in [0, 1] (pixel intensities).
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss; "bce" needs inputs in [0, 1] and a sigmoid output.
+    noise : {None, "gaussian", "dropout"}, default=None
+        Input corruption during training, as in :class:`DenoisingAutoencoder`.
+    noise_level : float, default=0.0
+        Its standard deviation or dropout probability.
+    optimizer, learning_rate, learning_rate_schedule, batch_size, max_epochs, \
+    weight_decay, early_stopping, validation_fraction, n_iter_no_change, tol, \
+    random_state, device, verbose, callbacks, warm_start
+        Training parameters, as in :class:`Autoencoder` and with the same
+        defaults.
+
+    Attributes
+    ----------
+    image_shape_ : tuple (C, H, W)
+        The image shape used.
+    The other attributes are those of :class:`Autoencoder`.
+
+    See Also
+    --------
+    Autoencoder : The dense counterpart.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import ConvolutionalAutoencoder
+    >>> X = load_digits().data / 16
+    >>> cae = ConvolutionalAutoencoder(n_components=10, channels=(8, 16),
+    ...                                max_epochs=2, random_state=0).fit(X)
+    >>> cae.image_shape_
+    (1, 8, 8)
+    >>> cae.transform(X[:4]).shape
+    (4, 10)
+    >>> cae.inverse_transform(cae.transform(X[:4])).shape
+    (4, 64)
+    """
+
+    _shape_param = "image_shape"
+    _shape_ndims = (2, 3)
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "image_shape": [tuple, list, None],
+        "channels": ["array-like"],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "output_activation": [StrOptions({"identity", "sigmoid"})],
+        "loss": [StrOptions({"mse", "bce"})],
+        "noise": [StrOptions({"gaussian", "dropout"}), None],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+    }
+    _parameter_constraints.pop("tied_weights")
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        image_shape=None,
+        channels=(16, 32, 64),
+        kernel_size=3,
+        activation="relu",
+        output_activation="identity",
+        loss="mse",
+        noise=None,
+        noise_level=0.0,
+        optimizer="adam",
+        learning_rate=0.001,
+        learning_rate_schedule="constant",
+        batch_size=64,
+        max_epochs=200,
+        weight_decay=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        device="auto",
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.image_shape = image_shape
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.noise = noise
+        self.noise_level = noise_level
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+
+    def _infer_shape(self, sample_dims):
+        if len(sample_dims) == 3:
+            return tuple(sample_dims)
+        if len(sample_dims) == 2:
+            return (1, *sample_dims)
+        (width,) = sample_dims
+        side = round(width**0.5)
+        return (1, side, side) if side * side == width else (1, 1, width)
+
+    def _reconstruction_loss(self):
+        return self.loss
+
+    def _check_params(self, X):
+        check_reconstruction_settings(self, X)
+        channels = tuple(self.channels)
+        if not channels or any(not isinstance(c, Integral) or c < 1 for c in channels):
+            raise ValueError(
+                f"channels must be a non-empty sequence of positive integers; got {self.channels!r}."
+            )
+        if len(self.image_shape_) != 3:
+            raise ValueError(
+                f"image_shape must be (C, H, W); got {self.image_shape!r}."
+            )
+
+    def _build_module(self, n_features):
+        return ConvolutionalAutoencoderModule(
+            self.image_shape_,
+            self.n_components,
+            tuple(int(c) for c in self.channels),
+            self.kernel_size,
+            activation=self.activation,
+            output_activation=self.output_activation,
+            corruption=make_corruption(self.noise, self.noise_level),
+        )

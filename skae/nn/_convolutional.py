@@ -1,0 +1,86 @@
+"""The convolutional autoencoder module."""
+
+import math
+
+from torch import nn
+
+from ._layers import make_activation
+from ._output import AutoencoderOutput
+
+
+def _halved(size):
+    return size if size == 1 else math.ceil(size / 2)
+
+
+class ConvolutionalAutoencoderModule(nn.Module):
+    """Conv2d + max-pooling encoder, a dense coding layer, an upsampling decoder.
+
+    Each encoder block is a same-padded convolution, the activation and a
+    2x2 max-pooling (ceil mode, so odd sizes lose no pixel; a dimension of
+    size 1 is left alone, so a one-row image is a 1-D signal). The coding
+    layer is dense. Each decoder block upsamples (nearest) to the exact size
+    its mirror block received, then convolves: any height and width come
+    back exactly, powers of two or not.
+
+    Inputs and reconstructions are flat, (n, C*H*W), like every skae module.
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        n_components,
+        channels=(16, 32, 64),
+        kernel_size=3,
+        *,
+        activation="relu",
+        output_activation="identity",
+        corruption=None,
+    ):
+        super().__init__()
+        n_channels, height, width = image_shape
+        self.image_shape = tuple(image_shape)
+        sizes = [(height, width)]
+        for _ in channels:
+            sizes.append((_halved(sizes[-1][0]), _halved(sizes[-1][1])))
+        self.block_sizes = sizes
+        kernel = (1 if height == 1 else kernel_size, 1 if width == 1 else kernel_size)
+        padding = (kernel[0] // 2, kernel[1] // 2)
+        pool = (1 if height == 1 else 2, 1 if width == 1 else 2)
+        widths = [n_channels, *channels]
+
+        encoder = []
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            encoder += [
+                nn.Conv2d(c_in, c_out, kernel, padding=padding),
+                make_activation(activation),
+                nn.MaxPool2d(pool, ceil_mode=True),
+            ]
+        self.encoder = nn.Sequential(*encoder)
+        self.bottleneck_shape = (widths[-1], *sizes[-1])
+        n_bottleneck = math.prod(self.bottleneck_shape)
+        self.to_code = nn.Linear(n_bottleneck, n_components)
+        self.from_code = nn.Sequential(nn.Linear(n_components, n_bottleneck),
+                                       make_activation(activation))
+
+        decoder = []
+        for depth, (c_in, c_out) in enumerate(zip(widths[:0:-1], widths[-2::-1])):
+            is_output = depth == len(channels) - 1
+            decoder += [
+                nn.Upsample(size=sizes[len(channels) - 1 - depth], mode="nearest"),
+                nn.Conv2d(c_in, c_out, kernel, padding=padding),
+                make_activation(output_activation if is_output else activation),
+            ]
+        self.decoder = nn.Sequential(*decoder)
+        self.corruption = corruption if corruption is not None else nn.Identity()
+
+    def encode(self, x):
+        images = x.reshape(len(x), *self.image_shape)
+        return self.to_code(self.encoder(images).flatten(1))
+
+    def decode(self, z):
+        bottleneck = self.from_code(z).reshape(len(z), *self.bottleneck_shape)
+        return self.decoder(bottleneck).flatten(1)
+
+    def forward(self, x):
+        code = self.encode(self.corruption(x))
+        return AutoencoderOutput(self.decode(code), code)
