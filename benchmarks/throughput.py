@@ -2,8 +2,9 @@
 
 Every contender trains the same dense autoencoder (same layer sizes, same
 activation, Adam at the same learning rate, same batch size, same epochs)
-on the same data, in the same process, one after the other. Times are the
-median of ``repeats`` runs, each after one untimed warm-up run.
+on the same data, in the same process. Each contender gets one untimed
+warm-up run; then the contenders take turns, ``repeats`` rounds, so that a
+slow spell of a shared machine hits them alike. Times are medians.
 """
 
 import time
@@ -116,19 +117,17 @@ CONTENDERS = {
 }
 
 
-def time_contender(train, workload, repeats):
-    train(workload, seed=0)  # warm-up: imports, allocator, kernels
-    times = []
-    for repeat in range(repeats):
-        start = time.perf_counter()
-        train(workload, seed=repeat + 1)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def measure(workload, repeats=3, contenders=CONTENDERS):
     """Seconds per fit for each contender, and samples/s and ratio to the loop."""
-    seconds = {name: time_contender(fn, workload, repeats) for name, fn in contenders.items()}
+    for train in contenders.values():
+        train(workload, seed=0)  # warm-up: imports, allocator, kernels
+    times = {name: [] for name in contenders}
+    for repeat in range(repeats):
+        for name, train in contenders.items():
+            start = time.perf_counter()
+            train(workload, seed=repeat + 1)
+            times[name].append(time.perf_counter() - start)
+    seconds = {name: float(np.median(t)) for name, t in times.items()}
     reference = seconds["hand-written PyTorch loop"]
     samples = len(workload.X) * workload.max_epochs
     return [

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
+from skorch.utils import TeeGenerator
 from torch.utils.data import TensorDataset
 
 from .nn import AutoencoderOutput
@@ -127,6 +128,22 @@ class AutoencoderNet(NeuralNet):
 
     def infer(self, x, **fit_params):
         return self.module_(x, **fit_params)
+
+    def train_step(self, batch, **fit_params):
+        if isinstance(self.optimizer_, torch.optim.LBFGS):
+            return super().train_step(batch, **fit_params)
+        # Only LBFGS re-evaluates the loss; for the others a closure is pure
+        # per-step overhead.
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self.optimizer_.step()
+        return step
 
     def train_step_single(self, batch, **fit_params):
         # Training mode is set once per epoch in run_single_epoch, not per batch.
