@@ -21,5 +21,9 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m benchmarks
 
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	$(PY) -m sphinx -W -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) benchmark-report build *.egg-info
+	rm -rf $(VENV) benchmark-report build *.egg-info docs/_build docs/generated

@@ -161,7 +161,7 @@ class BaseAutoencoder(
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, n_features)
             Reconstructions, in the codes' float dtype.
         """
         check_is_fitted(self)

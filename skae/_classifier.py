@@ -81,7 +81,7 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
         The pretrained autoencoder (its encoder as it was before fine-tuning).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when X has string column names.
     n_iter_ : int
         Fine-tuning epochs.

@@ -67,16 +67,16 @@ class LinearAutoencoder(BaseAutoencoder):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components, n_features_in_)
+    components_ : ndarray of shape (n_components, n_features)
         Orthonormal basis of the learned subspace (the decoder's column
         space), ordered by the decoder's singular values.
-    mean_ : ndarray of shape (n_features_in_,)
+    mean_ : ndarray of shape (n_features,)
         Per-feature mean of the training data.
     n_samples_seen_ : int
         Rows the mean has been computed from.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when X has string column names.
     n_iter_ : int
         Epochs trained.

@@ -165,7 +165,7 @@ class VariationalAutoencoder(Autoencoder):
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_in_)
+        X_new : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         codes = check_random_state(random_state).standard_normal((n_samples, self.n_components))
