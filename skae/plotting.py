@@ -40,6 +40,10 @@ def plot_image_rows(rows, image_shape, row_labels, title=None):
     """
     plt = _pyplot()
     n_rows, n_cols = len(rows), len(rows[0])
+    # One grey scale for the whole grid, taken from the first row, so that a
+    # washed-out reconstruction looks washed out.
+    first = np.asarray(rows[0], dtype=float)
+    vmin, vmax = float(first.min()), float(first.max())
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.1 * n_cols, 1.2 * n_rows),
                              squeeze=False)
     for r, (images, label) in enumerate(zip(rows, row_labels)):
@@ -48,7 +52,7 @@ def plot_image_rows(rows, image_shape, row_labels, title=None):
             image = np.asarray(images[c]).reshape(image_shape)
             if image.ndim == 3:  # (C, H, W) -> (H, W, C), or (H, W) for one channel
                 image = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
-            ax.imshow(image, cmap="gray_r")
+            ax.imshow(image, cmap="gray_r", vmin=vmin, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
