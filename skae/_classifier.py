@@ -61,7 +61,8 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
     validation_fraction : float, default=0.1
         Share of the labelled rows held out with early stopping.
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
+        Epochs without an improvement of at least ``tol`` before stopping
+        (the training loss is not watched under a cosine schedule).
     tol : float, default=1e-4
         Relative improvement of the monitored loss that counts as progress.
     random_state : int, RandomState instance or None, default=None

@@ -39,7 +39,8 @@ class Autoencoder(BaseAutoencoder):
     learning_rate : float, default=0.001
         Initial learning rate.
     learning_rate_schedule : {"constant", "cosine"}, default="constant"
-        "cosine" anneals the rate to zero over ``max_epochs`` in :meth:`fit`.
+        "cosine" anneals the rate to zero over ``max_epochs`` in :meth:`fit`
+        and trains for all of them unless ``early_stopping`` stops it.
     batch_size : int, default=64
         Rows per gradient step.
     max_epochs : int, default=200
@@ -52,7 +53,8 @@ class Autoencoder(BaseAutoencoder):
     validation_fraction : float, default=0.1
         Share of the training rows held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
+        Epochs without an improvement of at least ``tol`` before stopping
+        (the training loss is not watched under a cosine schedule).
     tol : float, default=1e-4
         Relative improvement of the monitored loss that counts as progress.
     random_state : int, RandomState instance or None, default=None

@@ -34,8 +34,9 @@ class LinearAutoencoder(BaseAutoencoder):
     learning_rate : float, default=0.01
         Initial learning rate.
     learning_rate_schedule : {"constant", "cosine"}, default="cosine"
-        "cosine" anneals the rate to zero over ``max_epochs`` in :meth:`fit`;
-        with it the default settings reach PCA's error within 1 % on digits.
+        "cosine" anneals the rate to zero over ``max_epochs`` in :meth:`fit`
+        and trains for all of them unless ``early_stopping`` stops it; with it
+        the default settings reach PCA's error within 1 % on digits.
     batch_size : int, default=64
         Rows per gradient step.
     max_epochs : int, default=100
@@ -48,7 +49,8 @@ class LinearAutoencoder(BaseAutoencoder):
     validation_fraction : float, default=0.1
         Share of the training rows held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
+        Epochs without an improvement of at least ``tol`` before stopping
+        (the training loss is not watched under a cosine schedule).
     tol : float, default=1e-4
         Relative improvement of the monitored loss (training loss, or
         validation loss with early stopping) that counts as progress. It is

@@ -7,6 +7,8 @@ device, and runs inference in float64. Estimators supply the module
 """
 
 import copy
+import inspect
+
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
@@ -110,9 +112,16 @@ class TorchEstimatorMixin:
         return tensor
 
     def _optimizer_settings(self, device):
+        # Only a non-zero weight decay is passed, so that optimizers without
+        # the argument (LBFGS) work at the default.
+        settings = {"weight_decay": self.weight_decay} if self.weight_decay else {}
         if not isinstance(self.optimizer, str):
-            return self.optimizer, {}
-        settings = {}
+            if settings and "weight_decay" not in inspect.signature(self.optimizer).parameters:
+                raise ValueError(
+                    f"weight_decay={self.weight_decay} was given but "
+                    f"{self.optimizer.__name__} takes no weight_decay argument."
+                )
+            return self.optimizer, settings
         if self.optimizer == "adam":
             # The fused kernel does one pass over all parameters per step.
             settings["fused"] = True
@@ -122,7 +131,11 @@ class TorchEstimatorMixin:
 
     def _callbacks(self, n_samples, *, streaming):
         callbacks = [("stop_on_non_finite_loss", StopOnNonFiniteLoss())]
-        if not streaming:
+        cosine = self.learning_rate_schedule == "cosine"
+        # A cosine schedule fixes the number of epochs: stopping on a
+        # training-loss plateau would cut it before the small late steps that
+        # do the fine convergence. A validation loss still may stop it.
+        if not streaming and (self.early_stopping or not cosine):
             callbacks.append(
                 (
                     "early_stopping",
@@ -135,15 +148,13 @@ class TorchEstimatorMixin:
                     ),
                 )
             )
-            if self.learning_rate_schedule == "cosine":
-                callbacks.append(
-                    (
-                        "learning_rate_schedule",
-                        LRScheduler(
-                            CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1
-                        ),
-                    )
+        if not streaming and cosine:
+            callbacks.append(
+                (
+                    "learning_rate_schedule",
+                    LRScheduler(CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1),
                 )
+            )
         if self.verbose and n_samples / self.batch_size >= _PROGRESS_BAR_MIN_BATCHES:
             callbacks.append(("progress_bar", ProgressBar(postfix_keys=[])))
         return callbacks + list(self.callbacks or [])
@@ -162,7 +173,6 @@ class TorchEstimatorMixin:
             **{f"criterion__{k}": v for k, v in criterion_settings.items()},
             optimizer=optimizer,
             lr=self.learning_rate,
-            optimizer__weight_decay=self.weight_decay,
             **{f"optimizer__{k}": v for k, v in optimizer_settings.items()},
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,

@@ -165,3 +165,22 @@ def test_user_callbacks_are_passed_through(digits):
                      device="cpu").fit(X)
     fitted_counter = dict(ae.net_.callbacks_)["CountEpochs"]
     assert fitted_counter.epochs == 3
+
+
+def test_lbfgs_gets_its_closure(digits):
+    import torch
+
+    X, _ = digits
+    ae = Autoencoder(8, hidden_layer_sizes=(16,), optimizer=torch.optim.LBFGS, learning_rate=0.5,
+                     batch_size=len(X), max_epochs=5, random_state=0, device="cpu").fit(X)
+    assert ae.loss_curve_[-1] < 0.5 * ae.loss_curve_[0]
+
+
+def test_weight_decay_with_an_optimizer_without_it_is_refused(digits):
+    import torch
+
+    X, _ = digits
+    ae = Autoencoder(8, optimizer=torch.optim.LBFGS, weight_decay=0.1, device="cpu")
+    with pytest.raises(ValueError, match="LBFGS takes no weight_decay"):
+        ae.fit(X)
+    assert not hasattr(ae, "net_")

@@ -65,3 +65,13 @@ def test_partial_fit_streams_with_a_running_mean(digits):
     assert_allclose(ae.mean_, X.mean(axis=0))
     assert errors[-1] < errors[0]
     assert errors[-1] < 1.15 * reconstruction_mse(PCA(8).fit(X), X)
+
+
+def test_cosine_schedule_runs_every_epoch_where_a_plateau_would_stop(digits):
+    X, _ = digits
+    impatient = dict(n_components=2, max_epochs=30, n_iter_no_change=2, tol=0.05,
+                     random_state=0, device="cpu")
+    constant = LinearAutoencoder(learning_rate_schedule="constant", **impatient).fit(X)
+    cosine = LinearAutoencoder(learning_rate_schedule="cosine", **impatient).fit(X)
+    assert constant.n_iter_ < 30
+    assert cosine.n_iter_ == 30
