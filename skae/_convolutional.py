@@ -35,8 +35,11 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         Output channels of the encoder blocks; each block halves H and W.
     kernel_size : int, default=3
         Size of the square convolution kernels (same padding).
-    activation : {"relu", "elu", "selu", "tanh", "sigmoid", "identity"}, default="relu"
-        Activation after every convolution but the last.
+    activation : {"relu", "elu", "selu", "tanh", "sigmoid", "identity"}, default="elu"
+        Activation after every convolution but the last. ELU rather than
+        ReLU by default: early in training a sigmoid output on mostly-dark
+        images drives the last feature maps negative, and ReLU units there
+        stop passing any gradient (the net then predicts a blank image).
     output_activation : {"identity", "sigmoid"}, default="identity"
         "sigmoid" keeps reconstructions in [0, 1] (pixel intensities).
     loss : {"mse", "bce"}, default="mse"
@@ -99,7 +102,7 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         image_shape=None,
         channels=(16, 32, 64),
         kernel_size=3,
-        activation="relu",
+        activation="elu",
         output_activation="identity",
         loss="mse",
         noise=None,

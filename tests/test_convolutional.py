@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.model_selection import GridSearchCV
 
 from skae import Autoencoder, ConvolutionalAutoencoder
 
@@ -75,3 +76,27 @@ def test_mnist_conv_beats_mean_and_a_dense_net_of_similar_size(mnist_subset):
     mean_mse = np.mean((X_test - X_train.mean(axis=0)) ** 2)
     assert held_out_mse(cae) < 0.6 * mean_mse
     assert held_out_mse(cae) < 0.8 * held_out_mse(dense)
+
+
+def test_mnist_sigmoid_output_with_default_activation_keeps_learning(mnist_subset):
+    # With ReLU here the net collapses to a blank image within an epoch.
+    X_train, _, X_test, _ = mnist_subset
+    X_train, X_test = X_train[:1000], X_test[:400]
+    cae = ConvolutionalAutoencoder(16, channels=(8, 16), output_activation="sigmoid",
+                                   max_epochs=4, learning_rate=5e-3, random_state=0,
+                                   device="cpu").fit(X_train)
+    held_out_mse = np.mean((cae.inverse_transform(cae.transform(X_test)) - X_test) ** 2)
+    mean_mse = np.mean((X_test - X_train.mean(axis=0)) ** 2)
+    assert held_out_mse < 0.7 * mean_mse
+
+
+def test_grid_search_without_y_prefers_the_larger_code_on_digits(digits):
+    X, _ = digits
+    grid = GridSearchCV(
+        ConvolutionalAutoencoder(channels=(4, 8), max_epochs=10, learning_rate=0.01,
+                                 random_state=0, device="cpu"),
+        {"n_components": [1, 8]},
+        cv=2,
+    )
+    grid.fit(X[:600])
+    assert grid.best_params_ == {"n_components": 8}

@@ -32,7 +32,7 @@ class ConvolutionalAutoencoderModule(nn.Module):
         channels=(16, 32, 64),
         kernel_size=3,
         *,
-        activation="relu",
+        activation="elu",
         output_activation="identity",
         corruption=None,
     ):
