@@ -1,14 +1,13 @@
 """The abstract estimator: validation, the fit skeleton, transform, scoring."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._compat import Interval, StrOptions, _fit_context
-from ._training import OPTIMIZERS, TorchEstimatorMixin
+from ._compat import Interval, _fit_context
+from ._training import TorchEstimatorMixin
 from .nn import ReconstructionLoss, reconstruction_error
 
 
@@ -52,22 +51,9 @@ class BaseAutoencoder(
     """
 
     _parameter_constraints: dict = {
+        **TorchEstimatorMixin._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "tied_weights": ["boolean"],
-        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "device": [str, torch.device],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
         "warm_start": ["boolean"],
     }
 

@@ -1,10 +1,8 @@
 """AutoencoderClassifier: unsupervised pretraining, then a fine-tuned softmax head."""
 
 import copy
-from numbers import Integral, Real
 
 import numpy as np
-import torch
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
@@ -13,9 +11,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from ._base import BaseAutoencoder
-from ._compat import Interval, StrOptions, _fit_context
+from ._compat import _fit_context
 from ._dense import Autoencoder
-from ._training import OPTIMIZERS, TorchEstimatorMixin
+from ._training import TorchEstimatorMixin
 from .nn import EncoderClassifierModule
 
 UNLABELLED = -1
@@ -115,22 +113,9 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
     """
 
     _parameter_constraints: dict = {
+        **TorchEstimatorMixin._parameter_constraints,
         "autoencoder": [BaseAutoencoder, None],
         "freeze_encoder": ["boolean"],
-        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-        "device": [str, torch.device],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
     }
 
     def __init__(

@@ -8,6 +8,7 @@ device, and runs inference in float64. Estimators supply the module
 
 import copy
 import inspect
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from sklearn.utils import check_random_state
 from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
+from ._compat import Interval, StrOptions
 from ._net import AutoencoderNet, StopOnNonFiniteLoss
 from ._runtime import SMALL_STEP_FLOPS, resolve_device, seeded, step_flops, torch_threads
 from .nn import ReconstructionLoss
@@ -44,8 +46,26 @@ class TorchEstimatorMixin:
     ``learning_rate_schedule``, ``batch_size``, ``max_epochs``,
     ``weight_decay``, ``early_stopping``, ``validation_fraction``,
     ``n_iter_no_change``, ``tol``, ``random_state``, ``device``, ``verbose``
-    and ``callbacks`` are read here.
+    and ``callbacks`` are read here, and constrained by the
+    ``_parameter_constraints`` below.
     """
+
+    _parameter_constraints: dict = {
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "callbacks": [list, None],
+    }
 
     # ------------------------------------------------------------------ hooks
     def _build_module(self, n_features):
