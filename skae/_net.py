@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, PrintLog
+from skorch.callbacks import Callback, EpochTimer, LRScheduler, PrintLog
 from skorch.utils import TeeGenerator
 from torch.utils.data import TensorDataset
 
@@ -53,6 +53,18 @@ class SlicedBatches:
                 for key, t in distinct.items()
             }
             yield tuple(batch[id(t)] for t in self.tensors)
+
+
+_PER_BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
+
+
+def _handles_batch_events(callback):
+    if isinstance(callback, LRScheduler) and callback.step_every == "epoch":
+        return False  # its on_batch_end returns at once
+    return any(
+        getattr(type(callback), event) is not getattr(Callback, event)
+        for event in _PER_BATCH_EVENTS
+    )
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -99,6 +111,21 @@ class AutoencoderNet(NeuralNet):
     @property
     def _default_callbacks(self):
         return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+
+    def initialize_callbacks(self):
+        super().initialize_callbacks()
+        # Per-batch events cost three calls into every callback per step;
+        # they are sent only when a callback acts on them. Without them the
+        # history keeps no per-batch rows (nothing here reads them).
+        self.batch_events_wanted_ = any(
+            _handles_batch_events(callback) for _, callback in self.callbacks_
+        )
+        return self
+
+    def notify(self, method_name, **cb_kwargs):
+        if method_name in _PER_BATCH_EVENTS and not self.batch_events_wanted_:
+            return
+        super().notify(method_name, **cb_kwargs)
 
     def get_split_datasets(self, X, y=None, **fit_params):
         target = X if y is None else y

@@ -79,3 +79,32 @@ def test_non_finite_loss_names_the_epoch():
     X[3, 2] = float("nan")
     with pytest.raises(NonFiniteLossError, match="at epoch 1"):
         net.partial_fit(X, epochs=2)
+
+
+def test_batch_events_reach_callbacks_that_act_on_them():
+    from skorch.callbacks import Callback, GradientNormClipping, LRScheduler
+
+    class CountSteps(Callback):
+        def initialize(self):
+            self.begun, self.ended = 0, 0
+            return self
+
+        def on_batch_begin(self, net, **kwargs):
+            self.begun += 1
+
+        def on_batch_end(self, net, **kwargs):
+            self.ended += 1
+
+    counter = CountSteps()
+    net = make_net(callbacks=[counter], max_epochs=2)
+    net.partial_fit(torch.rand(20, 6))
+    assert counter.begun == counter.ended == 2 * 3
+    assert len(net.history[-1, "batches"]) == 3
+
+    for callbacks, wanted in [
+        ([], False),
+        ([LRScheduler(torch.optim.lr_scheduler.StepLR, step_size=1)], False),
+        ([LRScheduler(torch.optim.lr_scheduler.StepLR, step_size=1, step_every="batch")], True),
+        ([GradientNormClipping(1.0)], True),
+    ]:
+        assert make_net(callbacks=callbacks).batch_events_wanted_ is wanted

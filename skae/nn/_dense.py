@@ -71,8 +71,9 @@ class DenseAutoencoderModule(nn.Module):
 
     def encode_hidden(self, x):
         """The last hidden layer's activations (x itself with no hidden layer)."""
-        for layer in self.encoder_layers[:-1]:
-            x = self.hidden_activation(layer(x))
+        # Indexing, not slicing: a ModuleList slice builds a new ModuleList.
+        for depth in range(len(self.encoder_layers) - 1):
+            x = self.hidden_activation(self.encoder_layers[depth](x))
         return x
 
     def encode(self, x):
