@@ -94,7 +94,9 @@ class TorchEstimatorMixin:
         with seeded(seed, device):
             if resume:
                 net = self.net_
-                net.set_params(callbacks=self._callbacks(len(X), streaming=streaming))
+                net.set_params(**self._loop_settings(len(X), streaming=streaming))
+                # set_params initialises the callbacks before it swaps the list in.
+                net.initialize_callbacks()
                 # A finished cosine schedule leaves the rate near zero.
                 for group in net.optimizer_.param_groups:
                     group["lr"] = self.learning_rate
@@ -194,17 +196,23 @@ class TorchEstimatorMixin:
             optimizer=optimizer,
             lr=self.learning_rate,
             **{f"optimizer__{k}": v for k, v in optimizer_settings.items()},
+            penalties=penalties,
+            device=device,
+            **self._loop_settings(n_samples, streaming=streaming),
+        )
+        return net.initialize()
+
+    def _loop_settings(self, n_samples, *, streaming):
+        """The net's settings that a warm start may change between fits."""
+        return dict(
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
-            penalties=penalties,
             validation_fraction=(
                 self.validation_fraction if self.early_stopping and not streaming else None
             ),
             callbacks=self._callbacks(n_samples, streaming=streaming),
-            device=device,
             verbose=int(self.verbose),
         )
-        return net.initialize()
 
     def _set_fitted_attributes(self, net):
         self.net_ = net

@@ -92,6 +92,18 @@ def test_warm_start_continues_training(digits):
     assert not np.allclose(weights.numpy(), ae.module_.encoder_layers[0].weight.detach().numpy())
 
 
+def test_warm_start_applies_changed_training_settings(digits):
+    X, _ = digits
+    ae = Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=5, tol=0, n_iter_no_change=100,
+                     random_state=0, device="cpu").fit(X)
+    ae.set_params(warm_start=True, tol=0.5, n_iter_no_change=1, max_epochs=20, batch_size=500)
+    ae.fit(X)
+    # A 50 % relative improvement per epoch is out of reach, so the new rule
+    # stops at the second epoch (the first sets the best loss).
+    assert ae.n_iter_ == 5 + 2
+    assert ae.history_[-1, "train_batch_count"] == 4
+
+
 def test_partial_fit_is_one_epoch_per_call(digits):
     X, _ = digits
     ae = Autoencoder(8, hidden_layer_sizes=(16,), random_state=0, device="cpu")
