@@ -35,10 +35,6 @@ def _decode(module, z):
     return module.decode(z)
 
 
-def _reconstruct(module, x):
-    return module(x).reconstruction
-
-
 class BaseAutoencoder(
     TorchEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):

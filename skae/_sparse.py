@@ -5,6 +5,7 @@ from numbers import Real
 
 import numpy as np
 
+from ._base import _encode
 from ._compat import Interval, StrOptions
 from ._dense import Autoencoder
 from .nn import kl_sparsity, l1_activity
@@ -153,7 +154,3 @@ class SparseAutoencoder(Autoencoder):
         super()._train(X, y, **kwargs)
         self.mean_activation_ = np.mean(self._apply(_encode, X), axis=0)
         return self
-
-
-def _encode(module, x):
-    return module.encode(x)
