@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._compat import Interval, _fit_context
-from ._training import TorchEstimatorMixin
+from ._training import TorchEstimatorMixin, restore_on_failure
 from .nn import ReconstructionLoss, reconstruction_error
 
 
@@ -49,7 +49,6 @@ class BaseAutoencoder(
     _parameter_constraints: dict = {
         **TorchEstimatorMixin._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "tied_weights": ["boolean"],
         "warm_start": ["boolean"],
     }
 
@@ -65,7 +64,14 @@ class BaseAutoencoder(
 
     @property
     def _n_features_out(self):
-        return self.n_components
+        # The fitted size, so that names match transform's columns; before
+        # fit the attribute is missing and get_feature_names_out raises
+        # NotFittedError, as PCA's does.
+        return self.n_components_
+
+    def _set_fitted_attributes(self, net):
+        super()._set_fitted_attributes(net)
+        self.n_components_ = self._fitted_architecture["n_components"]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -74,6 +80,7 @@ class BaseAutoencoder(
 
     # -------------------------------------------------------------- training
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_failure
     def fit(self, X, y=None):
         """Train the autoencoder on X.
 
@@ -94,6 +101,7 @@ class BaseAutoencoder(
         return self._train(X, epochs=self.max_epochs, resume=resume, streaming=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_failure
     def partial_fit(self, X, y=None):
         """Train for one pass over X, continuing from the current weights.
 
@@ -131,7 +139,7 @@ class BaseAutoencoder(
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        return self._apply(_encode, X).astype(X.dtype, copy=False)
+        return self._apply(_encode, X)
 
     def inverse_transform(self, X):
         """Decode codes back to input space.
@@ -148,12 +156,12 @@ class BaseAutoencoder(
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32])
-        if Z.shape[1] != self.n_components:
+        if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
-                f"with n_components={self.n_components} features."
+                f"with n_components={self.n_components_} features."
             )
-        return self._apply(_decode, Z).astype(Z.dtype, copy=False)
+        return self._apply(_decode, Z)
 
     def score_samples(self, X):
         """Per-sample score: minus the reconstruction loss (higher is better).

@@ -5,7 +5,6 @@ import copy
 import numpy as np
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
@@ -13,7 +12,8 @@ from torch import nn
 from ._base import BaseAutoencoder
 from ._compat import _fit_context
 from ._dense import Autoencoder
-from ._training import TorchEstimatorMixin
+from ._runtime import resolve_device
+from ._training import TorchEstimatorMixin, draw_seed, restore_on_failure
 from .nn import EncoderClassifierModule
 
 UNLABELLED = -1
@@ -156,6 +156,7 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
         self.callbacks = callbacks
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @restore_on_failure
     def fit(self, X, y):
         """Pretrain the autoencoder on all of X, then fine-tune on the labelled rows.
 
@@ -169,6 +170,10 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
         -------
         self : object
         """
+        # Everything that can be checked is checked before the pretraining,
+        # which may take long.
+        resolve_device(self.device)
+        self._check_callbacks()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         labelled = self._labelled_mask(y)
         if not labelled.any():
@@ -177,10 +182,9 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
             )
         check_classification_targets(y[labelled])
         self.classes_, y_encoded = np.unique(y[labelled], return_inverse=True)
-        rng = check_random_state(self.random_state)
         autoencoder = clone(self.autoencoder if self.autoencoder is not None else Autoencoder(32))
         if autoencoder.random_state is None:
-            autoencoder.set_params(random_state=rng.randint(np.iinfo(np.int32).max))
+            autoencoder.set_params(random_state=draw_seed(self.random_state))
         self.autoencoder_ = autoencoder.fit(X)
         return self._train(X[labelled], y_encoded, epochs=self.max_epochs, resume=False,
                            streaming=False)

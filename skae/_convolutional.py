@@ -34,7 +34,9 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
     channels : tuple of int, default=(16, 32, 64)
         Output channels of the encoder blocks; each block halves H and W.
     kernel_size : int, default=3
-        Size of the square convolution kernels (same padding).
+        Size of the square convolution kernels. Padding keeps each
+        block's height and width; an even size pads one pixel more at the
+        bottom and right than at the top and left.
     activation : {"relu", "elu", "selu", "tanh", "sigmoid", "identity"}, default="elu"
         Activation after every convolution but the last. ELU rather than
         ReLU by default: early in training a sigmoid output on mostly-dark
@@ -93,7 +95,6 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         "noise": [StrOptions({"gaussian", "dropout"}), None],
         "noise_level": [Interval(Real, 0, None, closed="left")],
     }
-    _parameter_constraints.pop("tied_weights")
 
     def __init__(
         self,
@@ -157,6 +158,18 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         side = round(width**0.5)
         return (1, side, side) if side * side == width else (1, 1, width)
 
+    def _resolve_shape(self, sample_dims):
+        # Checked before the shape meets the data, so that a bad entry is
+        # named as such, not as a width mismatch or a torch error.
+        shape = self.image_shape
+        if shape is not None and (
+            len(shape) != 3 or any(not isinstance(s, Integral) or s < 1 for s in shape)
+        ):
+            raise ValueError(
+                f"image_shape must be None or (C, H, W), three positive integers; got {shape!r}."
+            )
+        return super()._resolve_shape(sample_dims)
+
     def _reconstruction_loss(self):
         return self.loss
 
@@ -166,10 +179,6 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         if not channels or any(not isinstance(c, Integral) or c < 1 for c in channels):
             raise ValueError(
                 f"channels must be a non-empty sequence of positive integers; got {self.channels!r}."
-            )
-        if len(self.image_shape_) != 3:
-            raise ValueError(
-                f"image_shape must be (C, H, W); got {self.image_shape!r}."
             )
 
     def _build_module(self, n_features):

@@ -122,6 +122,7 @@ class Autoencoder(BaseAutoencoder):
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "tied_weights": ["boolean"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions({"identity", "sigmoid"})],
         "loss": [StrOptions({"mse", "bce"})],
@@ -202,9 +203,16 @@ class Autoencoder(BaseAutoencoder):
         """Input corruption applied in training only; none for a plain autoencoder."""
         return None
 
-    def _prepare_module(self, module, X, first_call):
-        if self.pretrain == "layerwise" and first_call:
-            self.pretraining_loss_curves_ = pretrain_layerwise(self, module, X)
+    def _prepare_module(self, module, X, *, resume, streaming):
+        if self.pretrain == "layerwise" and not resume:
+            self.pretraining_loss_curves_ = pretrain_layerwise(
+                self,
+                module,
+                X,
+                loss=self._reconstruction_loss(),
+                penalties=self._penalties(),
+                epochs=self.max_epochs,
+            )
 
     def _build_module(self, n_features):
         return DenseAutoencoderModule(

@@ -8,6 +8,20 @@ from ._base import BaseAutoencoder
 from .nn import LinearAutoencoderModule
 
 
+# Rows per block when a statistic is accumulated over the data: bounds the
+# temporary memory whatever the number of rows.
+_STATISTICS_CHUNK = 8192
+
+
+def _mean_variance(X, mean):
+    """Per-feature variance of X around ``mean``, averaged over features."""
+    total = 0.0
+    for start in range(0, len(X), _STATISTICS_CHUNK):
+        deviation = X[start : start + _STATISTICS_CHUNK] - mean
+        total += float(np.einsum("ij,ij->", deviation, deviation))
+    return total / X.size
+
+
 class LinearAutoencoder(BaseAutoencoder):
     """Undercomplete linear autoencoder trained by gradient descent.
 
@@ -83,7 +97,10 @@ class LinearAutoencoder(BaseAutoencoder):
     n_iter_ : int
         Epochs trained.
     loss_curve_ : list of float
-        Training loss per epoch.
+        Training loss per epoch: the mean squared error divided by the
+        training data's mean per-feature variance, i.e. the fraction of the
+        variance left unexplained (PCA's ``1 - explained_variance_ratio_.sum()``
+        is its floor).
     validation_scores_ : list of float
         Minus the validation loss per epoch (only with ``early_stopping``).
     history_ : skorch.History
@@ -164,11 +181,19 @@ class LinearAutoencoder(BaseAutoencoder):
         self.callbacks = callbacks
         self.warm_start = warm_start
 
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "tied_weights": ["boolean"],
+    }
+
     def _check_params(self, X):
-        if self.n_components > X.shape[1]:
+        n_samples, n_features = X.shape
+        if self.n_components > min(n_samples, n_features):
+            # As PCA: k components of n rows span at most min(n, p) dimensions.
             raise ValueError(
-                f"n_components={self.n_components} must be at most the number of "
-                f"features, n_features={X.shape[1]}, for a linear autoencoder."
+                f"n_components={self.n_components} must be between 1 and "
+                f"min(n_samples, n_features)={min(n_samples, n_features)} for a linear "
+                f"autoencoder; got n_samples={n_samples}, n_features={n_features}."
             )
 
     def _build_module(self, n_features):
@@ -176,15 +201,28 @@ class LinearAutoencoder(BaseAutoencoder):
             n_features, self.n_components, tied_weights=self.tied_weights
         )
 
-    def _prepare_module(self, module, X, first_call):
-        # A running mean, as IncrementalPCA keeps, so partial_fit streams.
-        n_seen = 0 if first_call else self.n_samples_seen_
-        previous = 0.0 if first_call else self.mean_
+    def _prepare_module(self, module, X, *, resume, streaming):
+        # partial_fit keeps a running mean, as IncrementalPCA does; fit means
+        # this data, warm start or not.
+        running = resume and streaming
+        n_seen = self.n_samples_seen_ if running else 0
+        previous = self.mean_ if running else 0.0
         total = n_seen + len(X)
         self.mean_ = (previous * n_seen + X.sum(axis=0, dtype=np.float64)) / total
         self.n_samples_seen_ = total
         with torch.no_grad():
             module.mean.copy_(torch.as_tensor(self.mean_))
+
+    def _reconstruction_weight(self, X, *, resume, streaming):
+        # The squared error is divided by the data's mean variance: the loss
+        # is then the fraction of variance left unexplained, and its
+        # gradients do not shrink or grow with the data's scale. Without
+        # this, Adam's epsilon swamps the steps on data scaled by 1e-6. The
+        # codes are unaffected: they scale with the data, as PCA's do.
+        if resume and streaming:
+            return None
+        variance = _mean_variance(X, self.mean_)
+        return 1.0 / variance if variance > 0 else 1.0
 
     def _set_fitted_attributes(self, net):
         super()._set_fitted_attributes(net)

@@ -1,13 +1,16 @@
 """The one skorch net that trains every skae estimator.
 
-Two things differ from skorch's ``NeuralNet``:
+Three things differ from skorch's ``NeuralNet``:
 
-* batching: the data arrive as tensors and are batched by slicing a
-  shuffled copy, instead of a ``Dataset.__getitem__`` per sample plus a
-  collate per batch, which dominates an epoch for small nets;
-* the loss: ``get_loss`` composes the reconstruction loss with the weighted
-  extra terms a family adds (KL divergence, sparsity), all reading the
-  module's :class:`~skae.nn.AutoencoderOutput`.
+* batching: the data arrive as tensors and each batch is gathered by index
+  from a per-epoch permutation, instead of a ``Dataset.__getitem__`` per
+  sample plus a collate per batch (which dominates an epoch for small nets)
+  and without a shuffled copy of the data (which doubles its memory);
+* the loss: ``get_loss`` composes the weighted reconstruction loss with the
+  weighted extra terms a family adds (KL divergence, sparsity), all reading
+  the module's :class:`~skae.nn.AutoencoderOutput`;
+* interruption: a ``KeyboardInterrupt`` propagates (skorch's ``partial_fit``
+  swallows it), so that the estimator decides what the user gets.
 
 The epoch loop records one loss per epoch instead of one Python float per
 batch, so a step never waits for the device.
@@ -18,41 +21,61 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, LRScheduler, PrintLog
+from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring, PrintLog
 from skorch.utils import TeeGenerator
-from torch.utils.data import TensorDataset
 
+from ._runtime import watch_interrupts
 from .nn import AutoencoderOutput
 
 
-class SlicedBatches:
-    """Batches of aligned tensors, taken as slices of a (shuffled) copy.
+class RowSubset:
+    """Aligned tensors and the rows of them that form one split (None: all)."""
+
+    def __init__(self, tensors, rows=None):
+        self.tensors = tensors
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.tensors[0]) if self.rows is None else len(self.rows)
+
+
+class GatheredBatches:
+    """Batches of a :class:`RowSubset`, gathered by index in (shuffled) row order.
 
     Tensors that are the same object (an autoencoder's input and target)
-    are shuffled and sliced once.
+    are gathered once per batch.
     """
 
-    def __init__(self, tensors, batch_size, *, shuffle, device):
-        self.tensors = tensors
+    def __init__(self, subset, batch_size, *, shuffle, device):
+        self.subset = subset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.device = device
 
     def __len__(self):
-        return math.ceil(len(self.tensors[0]) / self.batch_size)
+        return math.ceil(len(self.subset) / self.batch_size)
+
+    def _row_order(self):
+        rows, first = self.subset.rows, self.subset.tensors[0]
+        if not self.shuffle:
+            return rows
+        n_rows = len(self.subset)
+        order = torch.randperm(n_rows, device=first.device)
+        return order if rows is None else rows[order]
 
     def __iter__(self):
-        first = self.tensors[0]
-        distinct = {id(t): t for t in self.tensors}
-        if self.shuffle:
-            order = torch.randperm(len(first), device=first.device)
-            distinct = {key: t[order] for key, t in distinct.items()}
-        for start in range(0, len(first), self.batch_size):
-            batch = {
-                key: t[start : start + self.batch_size].to(self.device, non_blocking=True)
-                for key, t in distinct.items()
-            }
-            yield tuple(batch[id(t)] for t in self.tensors)
+        distinct = {id(t): t for t in self.subset.tensors}
+        order = self._row_order()
+        for start in range(0, len(self.subset), self.batch_size):
+            stop = start + self.batch_size
+            if order is None:
+                batch = {key: t[start:stop] for key, t in distinct.items()}
+            else:
+                index = order[start:stop]
+                batch = {key: t.index_select(0, index) for key, t in distinct.items()}
+            yield tuple(
+                batch[id(t)].to(self.device, non_blocking=True) for t in self.subset.tensors
+            )
 
 
 _PER_BATCH_EVENTS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
@@ -67,21 +90,85 @@ def _handles_batch_events(callback):
     )
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN, infinite, or far worse than a trivial model's."""
 
 
-class StopOnNonFiniteLoss(Callback):
-    """Stop training with a clear error as soon as an epoch's loss is not finite."""
+# An epoch loss this many times the reference loss (the worse of a trivial
+# prediction and the untrained model) is divergence, not a bad start.
+DIVERGENCE_FACTOR = 1e3
+
+
+class StopOnDivergence(Callback):
+    """Stop training with a clear error when an epoch's loss diverges.
+
+    Parameters
+    ----------
+    reference_loss : float or None, default=None
+        The loss of a model that learned nothing (the worse of a trivial
+        prediction and the untrained net); an epoch loss above
+        ``DIVERGENCE_FACTOR`` times it stops training. None checks for
+        non-finite losses only.
+    """
+
+    def __init__(self, reference_loss=None):
+        self.reference_loss = reference_loss
 
     def on_epoch_end(self, net, **kwargs):
         loss = net.history[-1, "train_loss"]
+        epoch = net.history[-1, "epoch"]
         if not math.isfinite(loss):
-            raise NonFiniteLossError(
-                f"The training loss became {loss} at epoch {net.history[-1, 'epoch']}; "
-                f"training was stopped. The learning rate ({net.lr}) is probably too "
-                "high for this data: try a lower learning_rate, or scale the inputs."
+            problem = f"The training loss became {loss} at epoch {epoch}"
+        elif self.reference_loss and loss > DIVERGENCE_FACTOR * self.reference_loss:
+            problem = (
+                f"The training loss reached {loss:.3g} at epoch {epoch}, more than "
+                f"{DIVERGENCE_FACTOR:g} times that of a model that learned nothing "
+                f"({self.reference_loss:.3g}): training diverged"
             )
+        else:
+            return
+        raise TrainingDivergedError(
+            f"{problem}; training was stopped and the weights before this fit call "
+            f"kept. The learning rate ({net.lr}) is probably too high for this data: "
+            "try a lower learning_rate, or scale the inputs (e.g. with StandardScaler)."
+        )
+
+
+class EpochLossScoring(PassthroughScoring):
+    """skorch's ``PassthroughScoring`` for a loss the epoch loop records per epoch.
+
+    It adds the ``<name>_best`` flag that skorch's ``Checkpoint``,
+    ``PrintLog`` and friends read.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        if self.name not in row:
+            return
+        loss = row[self.name]
+        is_best = self._is_best_score(loss)
+        if is_best:
+            self.best_score_ = loss
+        net.history.record(self.name + "_best", bool(is_best))
+
+
+class LastEpochWeights(Callback):
+    """Keep a copy of the module's weights as they were at the end of the last epoch.
+
+    An interrupted fit hands the user this model, not one updated by part of
+    an epoch.
+    """
+
+    def initialize(self):
+        self.weights_ = None
+        self.epoch_ = None
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights_ = {
+            name: tensor.detach().clone() for name, tensor in net.module_.state_dict().items()
+        }
+        self.epoch_ = net.history[-1, "epoch"]
 
 
 class AutoencoderNet(NeuralNet):
@@ -95,22 +182,40 @@ class AutoencoderNet(NeuralNet):
     penalties : sequence of (float, callable), default=()
         Extra loss terms: each callable takes the module output and returns a
         scalar tensor, which is added with its weight.
+    reconstruction_weight : float, default=1.0
+        Weight of the criterion in the loss (a linear autoencoder divides its
+        squared error by the data's variance, so that its optimisation does
+        not depend on the data's scale).
     validation_fraction : float or None, default=None
         Fraction of the training rows held out (at random) to compute
         ``valid_loss`` each epoch.
     """
 
     def __init__(
-        self, module, *args, penalties=(), validation_fraction=None, **kwargs
+        self,
+        module,
+        *args,
+        penalties=(),
+        reconstruction_weight=1.0,
+        validation_fraction=None,
+        **kwargs,
     ):
         kwargs.setdefault("train_split", None)
         super().__init__(module, *args, **kwargs)
         self.penalties = penalties
+        self.reconstruction_weight = reconstruction_weight
         self.validation_fraction = validation_fraction
 
     @property
     def _default_callbacks(self):
-        return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+        # skorch's own defaults, with the epoch losses' "_best" flags computed
+        # from the per-epoch losses this loop records.
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", EpochLossScoring(name="train_loss", on_train=True)),
+            ("valid_loss", EpochLossScoring(name="valid_loss")),
+            ("print_log", PrintLog()),
+        ]
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
@@ -127,10 +232,53 @@ class AutoencoderNet(NeuralNet):
             return
         super().notify(method_name, **cb_kwargs)
 
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        # skorch's partial_fit returns normally on any KeyboardInterrupt, a
+        # user's Ctrl-C included, which would hand back a half-trained model
+        # as if training had finished. Only a callback's stop request (skorch's
+        # EarlyStopping raises KeyboardInterrupt) ends training normally here.
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        with watch_interrupts() as interrupts:
+            try:
+                self.fit_loop(X, y, _routing_method="partial_fit", **fit_params)
+            except KeyboardInterrupt:
+                if interrupts["fired"]:
+                    raise
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
+    def reference_loss(self, X, y=None, *, n_rows):
+        """The loss of a model that learned nothing, on up to ``n_rows`` rows of X.
+
+        The worse of the all-zero prediction and the module as it is now, in
+        eval mode (no noise drawn): a yardstick for divergence that neither
+        the data's scale nor the module's initial biases can fool.
+        """
+        rows = torch.linspace(0, len(X) - 1, min(n_rows, len(X))).long()
+        X_rows = X.index_select(0, rows.to(X.device)).to(self.device)
+        y_rows = X_rows if y is None else y.index_select(0, rows.to(y.device)).to(self.device)
+        was_training = self.module_.training
+        self.module_.eval()
+        try:
+            with torch.no_grad():
+                output = self.infer(X_rows)
+                prediction = (
+                    output.reconstruction if isinstance(output, AutoencoderOutput) else output
+                )
+                untrained = self.get_loss(output, y_rows)
+                trivial = self.reconstruction_weight * self.criterion_(
+                    torch.zeros_like(prediction), y_rows
+                )
+        finally:
+            self.module_.train(was_training)
+        return max(float(untrained), float(trivial))
+
     def get_split_datasets(self, X, y=None, **fit_params):
-        target = X if y is None else y
+        tensors = (X, X if y is None else y)
         if not self.validation_fraction:
-            return TensorDataset(X, target), None
+            return RowSubset(tensors), None
         n_valid = int(round(self.validation_fraction * len(X)))
         if n_valid < 1 or n_valid >= len(X):
             raise ValueError(
@@ -139,16 +287,10 @@ class AutoencoderNet(NeuralNet):
                 "validation set need at least one sample."
             )
         order = torch.randperm(len(X), device=X.device)
-        valid, train = order[:n_valid], order[n_valid:]
-        X_train, X_valid = X[train], X[valid]
-        if y is None:
-            return TensorDataset(X_train, X_train), TensorDataset(X_valid, X_valid)
-        return TensorDataset(X_train, y[train]), TensorDataset(X_valid, y[valid])
+        return RowSubset(tensors, order[n_valid:]), RowSubset(tensors, order[:n_valid])
 
     def get_iterator(self, dataset, training=False):
-        return SlicedBatches(
-            dataset.tensors, self.batch_size, shuffle=training, device=self.device
-        )
+        return GatheredBatches(dataset, self.batch_size, shuffle=training, device=self.device)
 
     def _zero_grad_optimizer(self, set_to_none=None):
         super()._zero_grad_optimizer(set_to_none=True)
@@ -185,6 +327,8 @@ class AutoencoderNet(NeuralNet):
             # A plain prediction (a classifier head's logits) has no extra terms.
             return self.criterion_(y_pred, y_true)
         loss = self.criterion_(y_pred.reconstruction, y_true)
+        if self.reconstruction_weight != 1.0:
+            loss = self.reconstruction_weight * loss
         for weight, penalty in self.penalties:
             loss = loss + weight * penalty(y_pred)
         return loss
@@ -202,5 +346,12 @@ class AutoencoderNet(NeuralNet):
             self.notify("on_batch_end", batch=batch, training=training, **step)
         # One device-to-host transfer per epoch, not per batch.
         batch_losses = torch.stack(losses).double().cpu().numpy()
-        self.history.record(prefix + "_loss", float(np.average(batch_losses, weights=sizes)))
+        loss = float(np.average(batch_losses, weights=sizes))
+        self.history.record(prefix + "_loss", loss)
         self.history.record(prefix + "_batch_count", len(sizes))
+        if not self.batch_events_wanted_:
+            # Without per-batch rows, one row sums up the epoch's batches:
+            # skorch callbacks (Checkpoint's file names) read the last one.
+            self.history.new_batch()
+            self.history.record_batch(prefix + "_loss", loss)
+            self.history.record_batch(prefix + "_batch_size", sum(sizes))

@@ -82,7 +82,6 @@ class RecurrentAutoencoder(StructuredInputMixin, BaseAutoencoder):
         "noise": [StrOptions({"gaussian", "dropout"}), None],
         "noise_level": [Interval(Real, 0, None, closed="left")],
     }
-    _parameter_constraints.pop("tied_weights")
 
     def __init__(
         self,
@@ -140,13 +139,23 @@ class RecurrentAutoencoder(StructuredInputMixin, BaseAutoencoder):
             return tuple(sample_dims)
         return (sample_dims[0], 1)
 
+    def _resolve_shape(self, sample_dims):
+        # Checked before the shape meets the data, so that a bad entry is
+        # named as such, not as a width mismatch or a torch error.
+        shape = self.sequence_shape
+        if shape is not None and (
+            len(shape) != 2 or any(not isinstance(s, Integral) or s < 1 for s in shape)
+        ):
+            raise ValueError(
+                f"sequence_shape must be None or (T, F), two positive integers; got {shape!r}."
+            )
+        return super()._resolve_shape(sample_dims)
+
     def _reconstruction_loss(self):
         return self.loss
 
     def _check_params(self, X):
         check_reconstruction_settings(self, X)
-        if len(self.sequence_shape_) != 2:
-            raise ValueError(f"sequence_shape must be (T, F); got {self.sequence_shape!r}.")
 
     def _build_module(self, n_features):
         return RecurrentAutoencoderModule(

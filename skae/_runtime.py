@@ -2,6 +2,8 @@
 
 import contextlib
 import re
+import signal
+import threading
 
 import torch
 
@@ -58,10 +60,52 @@ def torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
+# torch draws weights, shuffles, noise and dropout masks from one
+# process-wide generator. Two fits in two threads interleave their draws (and
+# fork_rng's save-and-restore of that generator), so a seeded fit would
+# depend on its neighbours: seeded blocks run one at a time. Re-entrant, as
+# a fit may run another inside it (a classifier pretraining its autoencoder).
+_GLOBAL_RNG_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(seed, device):
-    """Seed torch for the block without disturbing the caller's RNG state."""
+    """Seed torch for the block without disturbing the caller's RNG state.
+
+    Blocks run one at a time across threads, so the same seed gives the
+    same draws whatever else the process is doing.
+    """
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def watch_interrupts():
+    """Record whether a real Ctrl-C (SIGINT) arrives during the block.
+
+    skorch callbacks ask training to stop by raising ``KeyboardInterrupt``
+    (``EarlyStopping`` does), so the exception alone does not tell a user's
+    Ctrl-C from a callback's request. Yields a dict whose ``"fired"`` is set
+    when the signal arrives; the previous handler still runs. Signals reach
+    the main thread only, so elsewhere nothing is installed.
+    """
+    state = {"fired": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):
+        state["fired"] = True
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -2,22 +2,26 @@
 
 :class:`TorchEstimatorMixin` turns an estimator's flat parameters into one
 :class:`~skae._net.AutoencoderNet`, trains it reproducibly on the chosen
-device, and runs inference in float64. Estimators supply the module
+device, keeps the estimator unchanged when a fit fails, and runs inference
+chunk by chunk in the input's dtype. Estimators supply the module
 (:meth:`_build_module`) and, optionally, the other hooks below.
 """
 
 import copy
+import functools
 import inspect
+import warnings
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._compat import Interval, StrOptions
-from ._net import AutoencoderNet, StopOnNonFiniteLoss
+from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
 from ._runtime import SMALL_STEP_FLOPS, resolve_device, seeded, step_flops, torch_threads
 from .nn import ReconstructionLoss
 
@@ -37,6 +41,117 @@ _PROGRESS_BAR_MIN_BATCHES = 100
 # Data on a CUDA device is copied there once when it takes at most this
 # share of the free memory; otherwise each batch is copied as it is used.
 _DEVICE_RESIDENT_SHARE = 0.25
+
+# Rows of the training data on which the loss of a model that learned
+# nothing is measured, the yardstick for divergence.
+_REFERENCE_ROWS = 1024
+
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+# Float64 copies of fitted modules, for float64 inference, made once per
+# fitted state rather than once per call; they go when the module goes.
+_FLOAT64_MODULES = weakref.WeakKeyDictionary()
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a fit after at least one completed epoch.
+
+    The estimator holds the model as it was at the end of that epoch; the
+    interrupt still propagates, so that a pipeline, a search or a script
+    stops too.
+    """
+
+    def __init__(self, message, estimator):
+        super().__init__(message)
+        self.estimator = estimator
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """A fit was interrupted; the estimator keeps the last completed epoch's model."""
+
+
+def draw_seed(random_state):
+    """A torch seed from ``random_state``.
+
+    None draws fresh entropy rather than from numpy's global generator, so
+    that a fit leaves the caller's random state untouched.
+    """
+    if random_state is None:
+        return int(np.random.default_rng().integers(np.iinfo(np.int32).max))
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _same_value(a, b):
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return tuple(a) == tuple(b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
+
+
+class _NetState:
+    """What a resumed fit may change in a net, captured to be put back."""
+
+    def __init__(self, net):
+        self.net = net
+        self.attributes = dict(vars(net))
+        self.n_epochs = len(net.history)
+        self.module = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+        self.optimizer = _cloned(net.optimizer_.state_dict())
+
+    def restore(self):
+        net = self.net
+        vars(net).clear()
+        vars(net).update(self.attributes)
+        del net.history[self.n_epochs :]
+        net.module_.load_state_dict(self.module)
+        net.optimizer_.load_state_dict(self.optimizer)
+
+
+def _cloned(state):
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {k: _cloned(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cloned(v) for v in state)
+    return state
+
+
+def restore_on_failure(fit_method):
+    """Decorate a fit method: if it raises, the estimator is put back as it was.
+
+    A fresh fit that fails leaves the estimator unfitted; a continued one
+    (``partial_fit``, ``warm_start``) leaves the previous model, weights,
+    optimizer state and attributes. The one exception is a Ctrl-C after a
+    completed epoch (:class:`TrainingInterrupted`), which keeps that
+    epoch's model.
+    """
+
+    @functools.wraps(fit_method)
+    def fit(self, *args, **kwargs):
+        saved = dict(vars(self))
+        net = saved.get("net_")
+        net_state = _NetState(net) if net is not None else None
+
+        def restore():
+            vars(self).clear()
+            vars(self).update(saved)
+            if net_state is not None:
+                net_state.restore()
+
+        try:
+            return fit_method(self, *args, **kwargs)
+        except TrainingInterrupted as interrupt:
+            if interrupt.estimator is not self:
+                restore()
+            raise
+        except BaseException:
+            restore()
+            raise
+
+    return fit
 
 
 class TorchEstimatorMixin:
@@ -67,6 +182,10 @@ class TorchEstimatorMixin:
         "callbacks": [list, None],
     }
 
+    # Parameters a continued fit (warm start, partial_fit) may change; any
+    # other parameter shapes the model that was built.
+    _training_parameters = frozenset(_parameter_constraints) | {"warm_start"}
+
     # ------------------------------------------------------------------ hooks
     def _build_module(self, n_features):
         """Return a fresh torch module for ``n_features`` inputs."""
@@ -83,23 +202,42 @@ class TorchEstimatorMixin:
         """The criterion class and its settings."""
         return ReconstructionLoss, {"kind": "mse"}
 
-    def _prepare_module(self, module, X, first_call):
+    def _prepare_module(self, module, X, *, resume, streaming):
         """Set data-dependent module state before a round of training."""
+
+    def _reconstruction_weight(self, X, *, resume, streaming):
+        """Weight of the criterion in the loss; None keeps the net's current one."""
+        return None if resume else 1.0
+
+    # ----------------------------------------------------------- fitted state
+    # The net is the fitted state: the module and history are read from it,
+    # so that a pickle holds one copy of the weights and skorch maps them to
+    # the CPU when a model trained on CUDA is loaded where there is none.
+    @property
+    def module_(self):
+        """The fitted torch module (the same object as ``net_.module_``)."""
+        return self.net_.module_
+
+    @property
+    def history_(self):
+        """The fitted net's skorch History."""
+        return self.net_.history
+
+    def __sklearn_is_fitted__(self):
+        return "net_" in vars(self)
 
     # -------------------------------------------------------------- training
     def _train(self, X, y=None, *, epochs, resume, streaming):
         self._check_params(X)
         device = resolve_device(self.device)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        self._check_callbacks()
+        if resume:
+            self._check_same_model(device)
+        seed = draw_seed(self.random_state)
         with seeded(seed, device):
             if resume:
                 net = self.net_
-                net.set_params(**self._loop_settings(len(X), streaming=streaming))
-                # set_params initialises the callbacks before it swaps the list in.
-                net.initialize_callbacks()
-                # A finished cosine schedule leaves the rate near zero.
-                for group in net.optimizer_.param_groups:
-                    group["lr"] = self.learning_rate
+                self._update_training_settings(net, len(X), device, streaming=streaming)
             else:
                 net = self._make_net(
                     self._build_module(X.shape[1]),
@@ -109,13 +247,84 @@ class TorchEstimatorMixin:
                     len(X),
                     streaming=streaming,
                 )
-            self._prepare_module(net.module_, X, first_call=not resume)
+                self._fitted_architecture = self._architecture()
+            self._prepare_module(net.module_, X, resume=resume, streaming=streaming)
+            weight = self._reconstruction_weight(X, resume=resume, streaming=streaming)
+            if weight is not None:
+                net.reconstruction_weight = weight
             X_tensor = self._to_training_tensor(X, torch.float32, device)
             y_tensor = None if y is None else self._to_training_tensor(y, torch.int64, device)
+            callbacks = dict(net.callbacks_)
+            callbacks["stop_on_divergence"].reference_loss = net.reference_loss(
+                X_tensor, y_tensor, n_rows=_REFERENCE_ROWS
+            )
+            epochs_before = len(net.history)
             with torch_threads(self._thread_count(net.module_, device)):
-                net.partial_fit(X_tensor, y_tensor, epochs=epochs)
+                try:
+                    net.partial_fit(X_tensor, y_tensor, epochs=epochs)
+                except KeyboardInterrupt as interrupt:
+                    self._keep_last_epoch(net, callbacks["last_epoch_weights"], epochs_before,
+                                          interrupt)
+        net.module_.eval()
         self._set_fitted_attributes(net)
         return self
+
+    def _keep_last_epoch(self, net, last_epoch, epochs_before, interrupt):
+        """After Ctrl-C, keep the model of the last epoch this call completed, or re-raise."""
+        if last_epoch.epoch_ is None or last_epoch.epoch_ <= epochs_before:
+            raise interrupt
+        del net.history[last_epoch.epoch_ :]
+        net.module_.load_state_dict(last_epoch.weights_)
+        net.module_.eval()
+        self._set_fitted_attributes(net)
+        message = (
+            f"{type(self).__name__} training was interrupted during epoch "
+            f"{last_epoch.epoch_ + 1}; the estimator keeps the model at the end of "
+            f"epoch {last_epoch.epoch_}."
+        )
+        warnings.warn(message, TrainingInterruptedWarning, stacklevel=4)
+        raise TrainingInterrupted(message, self) from interrupt
+
+    def _architecture(self):
+        return {
+            name: value
+            for name, value in self.get_params(deep=False).items()
+            if name not in self._training_parameters
+        }
+
+    def _check_same_model(self, device):
+        """A continued fit needs the architecture and device the model was built with."""
+        changed = [
+            f"{name}={value!r} (the model was built with {self._fitted_architecture[name]!r})"
+            for name, value in self._architecture().items()
+            if not _same_value(value, self._fitted_architecture[name])
+        ]
+        if changed:
+            raise ValueError(
+                "Training continues the fitted model (warm_start=True or partial_fit), "
+                f"but {', '.join(changed)} changed the architecture. Set "
+                "warm_start=False, or clone the estimator, to train a new model."
+            )
+        built_on = next(self.module_.parameters()).device
+        if built_on.type != device.type or (built_on.index or 0) != (device.index or 0):
+            raise ValueError(
+                f"device={self.device!r} resolves to {device}, but the fitted model is on "
+                f"{built_on}; continue training there, or fit a new model."
+            )
+
+    def _check_callbacks(self):
+        for item in self.callbacks or []:
+            named = isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+            callback = item[1] if named else item
+            if not (
+                isinstance(callback, Callback)
+                or (isinstance(callback, type) and issubclass(callback, Callback))
+            ):
+                raise TypeError(
+                    "The 'callbacks' parameter takes skorch callbacks: instances or "
+                    "subclasses of skorch.callbacks.Callback, or (name, callback) pairs. "
+                    f"Got {item!r}."
+                )
 
     def _thread_count(self, module, device):
         """One thread for steps too small to split; None keeps torch's count."""
@@ -125,7 +334,10 @@ class TorchEstimatorMixin:
 
     @staticmethod
     def _to_training_tensor(A, dtype, device):
-        tensor = torch.tensor(A, dtype=dtype)
+        """A tensor of A; on the CPU it shares A's memory when A already has ``dtype``."""
+        tensor = _read_only_tensor(
+            np.ascontiguousarray(A, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+        )
         if device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
             if tensor.numel() * tensor.element_size() <= _DEVICE_RESIDENT_SHARE * free:
@@ -152,7 +364,10 @@ class TorchEstimatorMixin:
         return OPTIMIZERS[self.optimizer], settings
 
     def _callbacks(self, n_samples, *, streaming):
-        callbacks = [("stop_on_non_finite_loss", StopOnNonFiniteLoss())]
+        callbacks = [
+            ("stop_on_divergence", StopOnDivergence()),
+            ("last_epoch_weights", LastEpochWeights()),
+        ]
         cosine = self.learning_rate_schedule == "cosine"
         # A cosine schedule fixes the number of epochs: stopping on a
         # training-loss plateau would cut it before the small late steps that
@@ -202,6 +417,29 @@ class TorchEstimatorMixin:
         )
         return net.initialize()
 
+    def _update_training_settings(self, net, n_samples, device, *, streaming):
+        """Apply the current training parameters to a fitted net before it continues."""
+        optimizer, optimizer_settings = self._optimizer_settings(device)
+        used = {k[len("optimizer__"):]: v for k, v in vars(net).items()
+                if k.startswith("optimizer__")}
+        if optimizer is not net.optimizer or optimizer_settings != used:
+            # A new optimizer (or new settings, such as weight decay) starts
+            # with fresh state; the old one's settings must not leak into it.
+            for key in used:
+                delattr(net, f"optimizer__{key}")
+            net.optimizer = optimizer
+            for key, value in optimizer_settings.items():
+                setattr(net, f"optimizer__{key}", value)
+            net.initialize_optimizer()
+        net.set_params(**self._loop_settings(n_samples, streaming=streaming))
+        # set_params initialises the callbacks before it swaps the list in.
+        net.initialize_callbacks()
+        net.penalties = self._penalties()
+        net.lr = self.learning_rate
+        # A finished cosine schedule leaves the rate near zero.
+        for group in net.optimizer_.param_groups:
+            group["lr"] = self.learning_rate
+
     def _loop_settings(self, n_samples, *, streaming):
         """The net's settings that a warm start may change between fits."""
         return dict(
@@ -216,31 +454,63 @@ class TorchEstimatorMixin:
 
     def _set_fitted_attributes(self, net):
         self.net_ = net
-        self.module_ = net.module_
-        self.history_ = net.history
         self.n_iter_ = len(net.history)
         self.loss_curve_ = list(net.history[:, "train_loss"])
         if self.early_stopping:
             self.validation_scores_ = [
-                -loss for loss in net.history[:, "valid_loss"] if loss is not None
+                -row["valid_loss"] for row in net.history if "valid_loss" in row
             ]
+        else:
+            vars(self).pop("validation_scores_", None)
 
     # ------------------------------------------------------------- inference
-    def _inference_module(self):
-        # Inference runs in float64 on a copy of the weights: float32 matmuls
-        # blocked differently for different batch sizes disagree in the last
-        # bits, and a row's code must not depend on which rows come with it.
-        return copy.deepcopy(self.module_).to(torch.float64).eval()
-
     def _apply(self, fn, A):
-        """Run ``fn(module, batch)`` on A in float64 chunks; return numpy float64."""
-        module = self._inference_module()
-        device = next(module.parameters()).device
-        A_tensor = torch.tensor(A, dtype=torch.float64)
-        with torch.no_grad():
-            chunks = [
-                fn(module, A_tensor[start : start + _INFERENCE_CHUNK].to(device)).cpu()
-                for start in range(0, len(A_tensor), _INFERENCE_CHUNK)
-            ]
-        return torch.cat(chunks).numpy()
+        """``fn(module, batch)`` over the rows of A, chunk by chunk, in A's float dtype.
 
+        Inference runs in the dtype of A (float32 or float64): float32 input
+        computes in float32 with the fitted weights themselves, float64 input
+        in float64 with a float64 copy of them made once per fitted state.
+        Each chunk of A is converted on its own, so no copy of the whole
+        input is made, and the result is written into one output array.
+        Results do not depend on which other rows are in A up to the dtype's
+        rounding: float32 matrix products blocked differently for different
+        batch sizes may differ in the last bits, float64 ones by ~1e-16.
+        """
+        dtype = np.dtype(A.dtype)
+        module = self._inference_module(_TORCH_DTYPES[dtype])
+        device = next(module.parameters()).device
+        out = None
+        with torch.inference_mode():
+            for start in range(0, len(A), _INFERENCE_CHUNK):
+                chunk = _read_only_tensor(np.ascontiguousarray(A[start : start + _INFERENCE_CHUNK]))
+                result = fn(module, chunk.to(device, non_blocking=True)).cpu().numpy()
+                if out is None:
+                    out = np.empty((len(A), *result.shape[1:]), dtype=dtype)
+                out[start : start + len(result)] = result
+        return out
+
+    def _inference_module(self, dtype):
+        module = self.module_
+        if module.training:
+            module.eval()
+        if dtype == torch.float32:
+            return module
+        state = tuple((t.data_ptr(), t._version) for t in module.state_dict().values())
+        cached = _FLOAT64_MODULES.get(module)
+        if cached is None or cached[0] != state:
+            with torch.no_grad():
+                cached = (state, _float64_copy(module))
+            _FLOAT64_MODULES[module] = cached
+        return cached[1]
+
+
+def _read_only_tensor(array):
+    """A tensor sharing ``array``'s memory, which skae only ever reads."""
+    with warnings.catch_warnings():
+        # So a read-only array (a memmap opened "r") needs no copy.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
+
+
+def _float64_copy(module):
+    return copy.deepcopy(module).to(torch.float64).eval()

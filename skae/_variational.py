@@ -1,6 +1,6 @@
 """VariationalAutoencoder: a generative autoencoder trained on the ELBO."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -141,7 +141,7 @@ class VariationalAutoencoder(Autoencoder):
             tied_weights=self.tied_weights,
         )
 
-    def _prepare_module(self, module, X, first_call):
+    def _prepare_module(self, module, X, *, resume, streaming):
         """No layer-wise pretraining: the heads of a VAE are trained jointly."""
 
     def _penalties(self):
@@ -159,7 +159,7 @@ class VariationalAutoencoder(Autoencoder):
         Parameters
         ----------
         n_samples : int, default=1
-            Number of samples.
+            Number of samples; a positive integer.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws.
 
@@ -168,5 +168,7 @@ class VariationalAutoencoder(Autoencoder):
         X_new : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
         codes = check_random_state(random_state).standard_normal((n_samples, self.n_components))
         return self.inverse_transform(codes)

@@ -9,12 +9,17 @@ def n_parameters(estimator):
     return sum(p.numel() for p in estimator.module_.parameters())
 
 
-@pytest.mark.parametrize("image_shape", [(1, 28, 28), (1, 8, 8), (1, 30, 17), (3, 9, 6)])
-def test_reconstructions_come_back_at_exactly_the_image_shape(image_shape):
+# Even kernels would need padding="same", which warns on every fit; they get
+# an explicit padding layer instead, hence the warnings turned into errors.
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("kernel_size", [2, 3, 4])
+@pytest.mark.parametrize("image_shape", [(1, 28, 28), (1, 8, 8), (1, 30, 17), (3, 9, 6),
+                                         (1, 1, 12)])
+def test_reconstructions_come_back_at_exactly_the_image_shape(image_shape, kernel_size):
     n_features = int(np.prod(image_shape))
     X = np.random.RandomState(0).uniform(size=(6, n_features))
-    cae = ConvolutionalAutoencoder(4, image_shape=image_shape, channels=(4, 8), max_epochs=1,
-                                   device="cpu").fit(X)
+    cae = ConvolutionalAutoencoder(4, image_shape=image_shape, channels=(4, 8),
+                                   kernel_size=kernel_size, max_epochs=1, device="cpu").fit(X)
     assert cae.image_shape_ == image_shape
     assert cae.transform(X).shape == (6, 4)
     assert cae.inverse_transform(cae.transform(X)).shape == (6, n_features)
@@ -42,6 +47,23 @@ def test_width_that_does_not_match_image_shape_names_both_numbers():
     X = np.zeros((5, 100))
     with pytest.raises(ValueError, match=r"100 features .* image_shape=\(1, 8, 8\) needs 64"):
         ConvolutionalAutoencoder(image_shape=(1, 8, 8), device="cpu").fit(X)
+
+
+@pytest.mark.parametrize("image_shape", [(1, -8, -8), (0, 8, 8), (8, 8), (1, 1, 8, 8),
+                                         (1, 8.0, 8)])
+def test_a_bad_image_shape_is_named_before_training(image_shape):
+    cae = ConvolutionalAutoencoder(image_shape=image_shape, device="cpu")
+    with pytest.raises(ValueError, match=r"image_shape must be None or \(C, H, W\), three "
+                                         r"positive integers; got"):
+        cae.fit(np.zeros((5, 64)))
+    assert not hasattr(cae, "net_")
+
+
+def test_even_kernels_learn(digits):
+    X, _ = digits
+    cae = ConvolutionalAutoencoder(8, channels=(4, 8), kernel_size=4, max_epochs=5,
+                                   learning_rate=0.01, random_state=0, device="cpu").fit(X)
+    assert cae.loss_curve_[-1] < 0.7 * cae.loss_curve_[0]
 
 
 def test_images_of_another_shape_at_transform_are_refused(digits):

@@ -47,9 +47,13 @@ def test_tied_weights_share_one_matrix(digits):
     assert sum(p.numel() for p in ae.module_.parameters()) == 4 * 64
 
 
-def test_more_components_than_features_is_refused():
-    with pytest.raises(ValueError, match="n_components=4 must be at most .* n_features=3"):
-        LinearAutoencoder(4, device="cpu").fit(np.random.RandomState(0).normal(size=(10, 3)))
+@pytest.mark.parametrize("shape", [(10, 3), (3, 10)])
+def test_more_components_than_min_samples_features_is_refused_as_pca_does(shape):
+    X = np.random.RandomState(0).normal(size=shape)
+    with pytest.raises(ValueError):
+        PCA(4).fit(X)
+    with pytest.raises(ValueError, match=r"n_components=4 .* min\(n_samples, n_features\)=3"):
+        LinearAutoencoder(4, device="cpu").fit(X)
 
 
 def test_partial_fit_streams_with_a_running_mean(digits):

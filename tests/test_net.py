@@ -2,30 +2,60 @@ import pytest
 import torch
 from torch import nn
 
-from skae._net import AutoencoderNet, NonFiniteLossError, SlicedBatches
+from skae._net import AutoencoderNet, GatheredBatches, RowSubset, TrainingDivergedError
 from skae.nn import DenseAutoencoderModule, ReconstructionLoss
 
 
-def test_sliced_batches_cover_every_row_once_per_epoch():
+def batches_of(tensors, batch_size, *, shuffle, rows=None):
+    return list(GatheredBatches(RowSubset(tensors, rows), batch_size, shuffle=shuffle, device="cpu"))
+
+
+def test_gathered_batches_cover_every_row_once_per_epoch():
     X = torch.arange(10.0).reshape(10, 1)
-    batches = list(SlicedBatches((X, X), 4, shuffle=True, device="cpu"))
+    batches = batches_of((X, X), 4, shuffle=True)
     assert [len(b[0]) for b in batches] == [4, 4, 2]
     seen = torch.cat([b[0] for b in batches]).flatten()
     assert sorted(seen.tolist()) == list(range(10))
     assert all(b[0] is b[1] for b in batches), "an input used as target is sliced once"
 
 
-def test_sliced_batches_keep_pairs_aligned_when_shuffled():
+def test_gathered_batches_keep_pairs_aligned_when_shuffled():
     X = torch.arange(12.0).reshape(12, 1)
     y = torch.arange(12) * 10
-    for xb, yb in SlicedBatches((X, y), 5, shuffle=True, device="cpu"):
+    for xb, yb in batches_of((X, y), 5, shuffle=True):
         assert torch.equal(xb.flatten().long() * 10, yb)
 
 
-def test_sliced_batches_keep_order_without_shuffle():
+def test_gathered_batches_keep_order_without_shuffle():
     X = torch.arange(7.0).reshape(7, 1)
-    batches = list(SlicedBatches((X, X), 3, shuffle=False, device="cpu"))
+    batches = batches_of((X, X), 3, shuffle=False)
     assert torch.cat([b[0] for b in batches]).flatten().tolist() == list(range(7))
+
+
+def test_gathered_batches_draw_only_the_split_rows():
+    X = torch.arange(10.0).reshape(10, 1)
+    rows = torch.tensor([7, 2, 5])
+    shuffled = batches_of((X, X), 2, shuffle=True, rows=rows)
+    assert sorted(torch.cat([b[0] for b in shuffled]).flatten().tolist()) == [2.0, 5.0, 7.0]
+    in_order = batches_of((X, X), 2, shuffle=False, rows=rows)
+    assert torch.cat([b[0] for b in in_order]).flatten().tolist() == [7.0, 2.0, 5.0]
+
+
+def test_batches_are_gathered_without_a_shuffled_copy_of_the_data():
+    X = torch.rand(1000, 3)
+    gathered = []
+    original = torch.Tensor.index_select
+
+    def spy(tensor, dim, index):
+        gathered.append(len(index))
+        return original(tensor, dim, index)
+
+    torch.Tensor.index_select = spy
+    try:
+        batches_of((X, X), 100, shuffle=True)
+    finally:
+        torch.Tensor.index_select = original
+    assert gathered == [100] * 10
 
 
 def make_net(**kwargs):
@@ -51,7 +81,7 @@ def test_epoch_loss_is_the_size_weighted_mean_of_batch_losses():
     net = make_net()
     X = torch.rand(20, 6)
     net.history.new_epoch()
-    batches = SlicedBatches((X, X), 8, shuffle=False, device="cpu")
+    batches = GatheredBatches(RowSubset((X, X)), 8, shuffle=False, device="cpu")
     net.run_single_epoch(batches, training=False, prefix="valid", step_fn=net.validation_step)
     with torch.no_grad():
         expected = nn.functional.mse_loss(net.module_(X).reconstruction, X).item()
@@ -72,13 +102,26 @@ def test_validation_loss_is_recorded():
 
 
 def test_non_finite_loss_names_the_epoch():
-    from skae._net import StopOnNonFiniteLoss
+    from skae._net import StopOnDivergence
 
-    net = make_net(callbacks=[StopOnNonFiniteLoss()])
+    net = make_net(callbacks=[StopOnDivergence()])
     X = torch.rand(16, 6)
     X[3, 2] = float("nan")
-    with pytest.raises(NonFiniteLossError, match="at epoch 1"):
+    with pytest.raises(TrainingDivergedError, match="at epoch 1.*learning rate"):
         net.partial_fit(X, epochs=2)
+
+
+def test_finite_loss_far_above_the_reference_is_divergence():
+    from skae._net import StopOnDivergence
+
+    X = torch.rand(16, 6)
+    net = make_net(callbacks=[StopOnDivergence()])
+    reference = net.reference_loss(X, n_rows=8)
+    assert reference >= float((X.index_select(0, torch.linspace(0, 15, 8).long()) ** 2).mean())
+    net = make_net(callbacks=[StopOnDivergence(reference_loss=reference / 1e4)])
+    with pytest.raises(TrainingDivergedError, match="diverged"):
+        net.partial_fit(X, epochs=2)
+    assert len(net.history) == 1
 
 
 def test_batch_events_reach_callbacks_that_act_on_them():

@@ -29,6 +29,15 @@ def test_width_that_does_not_match_sequence_shape_names_both_numbers():
         RecurrentAutoencoder(sequence_shape=(7, 3), device="cpu").fit(np.zeros((4, 50)))
 
 
+@pytest.mark.parametrize("sequence_shape", [(-8, -8), (0, 64), (64,), (4, 4, 4), (8, 8.0)])
+def test_a_bad_sequence_shape_is_named_before_training(sequence_shape):
+    rae = RecurrentAutoencoder(sequence_shape=sequence_shape, device="cpu")
+    with pytest.raises(ValueError, match=r"sequence_shape must be None or \(T, F\), two "
+                                         r"positive integers; got"):
+        rae.fit(np.zeros((5, 64)))
+    assert not hasattr(rae, "net_")
+
+
 def test_learns_phase_shifted_sine_waves():
     # Synthetic: one latent factor (the phase) explains every sequence.
     t = np.linspace(0, 2 * np.pi, 16)

@@ -47,6 +47,13 @@ def test_samples_have_the_input_shape_and_are_finite(fitted_vae):
     assert not np.array_equal(samples, vae.sample(7, random_state=1))
 
 
+@pytest.mark.parametrize("n_samples", [0, -1, 2.5, "3"])
+def test_sample_needs_a_positive_integer_count(fitted_vae, n_samples):
+    vae, _ = fitted_vae
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        vae.sample(n_samples)
+
+
 def test_elbo_of_data_beats_shuffled_pixel_noise(fitted_vae):
     vae, X = fitted_vae
     rng = np.random.RandomState(0)

@@ -33,6 +33,18 @@ class DenseAutoencoderModule(nn.Module):
     corruption : nn.Module or None, default=None
         Applied to the input of :meth:`forward` only (denoising); it must
         be a no-op in eval mode.
+
+    Attributes
+    ----------
+    n_features : int
+        Width of the input rows.
+    n_components : int
+        Width of the codes.
+    layer_sizes : tuple of int
+        ``(n_features, *hidden_layer_sizes, n_components)``: encoder layer
+        ``d`` maps ``layer_sizes[d]`` units to ``layer_sizes[d + 1]``.
+    tied_weights : bool
+        Whether the decoder reuses the transposed encoder weights.
     """
 
     def __init__(
@@ -50,7 +62,17 @@ class DenseAutoencoderModule(nn.Module):
     ):
         super().__init__()
         sizes = [n_features, *hidden_layer_sizes, n_components]
+        self.n_features = n_features
+        self.n_components = n_components
+        self.layer_sizes = tuple(sizes)
         self.tied_weights = tied_weights
+        # Kept to build matching one-layer stages (make_stage).
+        self._stage_settings = {
+            "activation": activation,
+            "code_activation": code_activation,
+            "output_activation": output_activation,
+            "bias": bias,
+        }
         self.encoder_layers = nn.ModuleList(
             nn.Linear(n_in, n_out, bias=bias) for n_in, n_out in pairwise(sizes)
         )
@@ -95,6 +117,71 @@ class DenseAutoencoderModule(nn.Module):
     def forward(self, x):
         code = self.encode(self.corruption(x))
         return AutoencoderOutput(self.decode(code), code)
+
+    def make_stage(self, depth):
+        """A fresh one-layer autoencoder standing for layer ``depth`` of the stack.
+
+        Greedy layer-wise pretraining trains it on the codes of layers
+        ``0 .. depth - 1`` and copies it in with :meth:`load_stage`. Its
+        encoder has the shape and activation of encoder layer ``depth``
+        (the coding activation for the last layer, the hidden one
+        otherwise); its decoder has the shape and activation of the mirror
+        decoder layer (the output activation for ``depth == 0``, since it
+        reconstructs the input, the hidden one otherwise). It shares this
+        module's ``tied_weights`` and bias setting, and, at depth 0 only,
+        its input corruption.
+
+        Parameters
+        ----------
+        depth : int
+            Index of the encoder layer, from 0 (next to the input) to
+            ``len(layer_sizes) - 2`` (the coding layer).
+
+        Returns
+        -------
+        stage : DenseAutoencoderModule
+            A new, randomly initialised module with one encoder layer.
+        """
+        n_layers = len(self.layer_sizes) - 1
+        if not 0 <= depth < n_layers:
+            raise IndexError(f"depth must be in [0, {n_layers - 1}]; got {depth}.")
+        settings = self._stage_settings
+        return DenseAutoencoderModule(
+            self.layer_sizes[depth],
+            self.layer_sizes[depth + 1],
+            activation=settings["activation"],
+            code_activation=(
+                settings["code_activation"] if depth == n_layers - 1 else settings["activation"]
+            ),
+            output_activation=(
+                settings["output_activation"] if depth == 0 else settings["activation"]
+            ),
+            tied_weights=self.tied_weights,
+            bias=settings["bias"],
+            corruption=self.corruption if depth == 0 else None,
+        )
+
+    def load_stage(self, depth, stage):
+        """Copy a trained stage from :meth:`make_stage` into layer ``depth``.
+
+        Its encoder layer becomes encoder layer ``depth`` and its decoder
+        layer (or, with tied weights, its decoder bias) the mirror decoder
+        layer; the other layers are left as they are.
+
+        Parameters
+        ----------
+        depth : int
+            Index of the encoder layer the stage stands for.
+        stage : DenseAutoencoderModule
+            The module :meth:`make_stage` returned for ``depth``, trained.
+        """
+        mirror = len(self.encoder_layers) - 1 - depth
+        self.encoder_layers[depth].load_state_dict(stage.encoder_layers[0].state_dict())
+        if not self.tied_weights:
+            self.decoder_layers[mirror].load_state_dict(stage.decoder_layers[0].state_dict())
+        elif self.decoder_biases[mirror] is not None:
+            with torch.no_grad():
+                self.decoder_biases[mirror].copy_(stage.decoder_biases[0])
 
 
 class LinearAutoencoderModule(DenseAutoencoderModule):

@@ -5,9 +5,17 @@ from torch.nn import functional as F
 
 
 def reconstruction_error(reconstruction, target, kind):
-    """Per-sample reconstruction loss, averaged over features: shape (n,)."""
+    """Per-sample reconstruction loss, averaged over features: shape (n,).
+
+    The cross-entropy ("bce") is defined for targets in [0, 1] only; a target
+    outside (a held-out row scaled by a scaler fitted on other rows) is
+    scored as its nearest value in the range plus its squared distance to
+    the range, so that scores stay finite and still penalise the excursion.
+    """
     if kind == "bce":
-        elementwise = F.binary_cross_entropy(reconstruction, target, reduction="none")
+        in_range = target.clamp(0, 1)
+        elementwise = F.binary_cross_entropy(reconstruction, in_range, reduction="none")
+        elementwise = elementwise + (target - in_range).square()
     else:
         elementwise = (reconstruction - target).square()
     return elementwise.flatten(1).mean(dim=1)

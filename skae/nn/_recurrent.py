@@ -17,6 +17,15 @@ class RecurrentAutoencoderModule(nn.Module):
     per-step dense layer maps back to F features.
 
     Inputs and reconstructions are flat, (n, T*F), like every skae module.
+
+    Attributes
+    ----------
+    n_features : int
+        Width of the input rows, T*F.
+    n_components : int
+        Width of the codes.
+    sequence_shape : tuple (T, F)
+        How a row is read as a sequence.
     """
 
     def __init__(
@@ -31,11 +40,13 @@ class RecurrentAutoencoderModule(nn.Module):
     ):
         super().__init__()
         self.sequence_shape = tuple(sequence_shape)
-        n_steps, n_features = self.sequence_shape
-        self.encoder_rnn = CELLS[cell](n_features, hidden_size, batch_first=True)
+        n_steps, step_features = self.sequence_shape
+        self.n_features = n_steps * step_features
+        self.n_components = n_components
+        self.encoder_rnn = CELLS[cell](step_features, hidden_size, batch_first=True)
         self.to_code = nn.Linear(hidden_size, n_components)
         self.decoder_rnn = CELLS[cell](n_components, hidden_size, batch_first=True)
-        self.to_features = nn.Linear(hidden_size, n_features)
+        self.to_features = nn.Linear(hidden_size, step_features)
         self.output_activation = make_activation(output_activation)
         self.corruption = corruption if corruption is not None else nn.Identity()
 
