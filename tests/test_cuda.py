@@ -1,5 +1,11 @@
 """CUDA paths; skipped cleanly on machines without a GPU."""
 
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
@@ -34,9 +40,41 @@ def test_same_seed_same_codes_on_cuda(digits):
 
 
 def test_cuda_model_pickles_and_transforms_on_cuda(digits):
-    import pickle
-
     X, _ = digits
     est = Autoencoder(8, max_epochs=2, random_state=0, device="cuda").fit(X)
     restored = pickle.loads(pickle.dumps(est))
     assert_allclose(restored.transform(X), est.transform(X))
+
+
+def test_cuda_model_loads_and_transforms_where_there_is_no_cuda(digits, tmp_path):
+    X, _ = digits
+    est = Autoencoder(8, max_epochs=2, random_state=0, device="cuda").fit(X)
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(est))
+    np.save(tmp_path / "expected.npy", est.transform(X))
+    np.save(tmp_path / "X.npy", X)
+    child = textwrap.dedent(
+        f"""
+        import pickle, warnings
+        import numpy as np, torch
+        assert not torch.cuda.is_available()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = pickle.loads(open({str(tmp_path / "model.pkl")!r}, "rb").read())
+        assert est.module_ is est.net_.module_
+        assert next(est.module_.parameters()).device.type == "cpu"
+        codes = est.transform(np.load({str(tmp_path / "X.npy")!r}))
+        np.testing.assert_allclose(codes, np.load({str(tmp_path / "expected.npy")!r}),
+                                   rtol=1e-4, atol=1e-5)
+        print("LOADED ON CPU;", "; ".join(str(w.message)[:80] for w in caught))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", child],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    print(result.stdout)
+    assert "LOADED ON CPU" in result.stdout
