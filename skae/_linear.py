@@ -186,6 +186,9 @@ class LinearAutoencoder(BaseAutoencoder):
         "tied_weights": ["boolean"],
     }
 
+    def _check_scale(self, X):
+        """Nothing to check: the loss is divided by the data's variance."""
+
     def _check_params(self, X):
         n_samples, n_features = X.shape
         if self.n_components > min(n_samples, n_features):

@@ -3,6 +3,7 @@
 import copy
 import pickle
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -307,3 +308,19 @@ def test_a_fit_leaves_numpys_and_torchs_global_random_state_alone(digits):
     torch.manual_seed(0)
     small_ae(random_state=None).fit(X)
     assert (np.random.rand(), torch.rand(1).item()) == expected
+
+
+@pytest.mark.parametrize("scale, warns", [(1e-6, True), (1.0, False), (1e4, False)])
+def test_nonlinear_autoencoders_warn_about_badly_scaled_data(scale, warns, digits):
+    from skae._base import DataScaleWarning
+
+    X = digits[0] * scale
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small_ae(max_epochs=1).fit(X)
+        LinearAutoencoder(2, max_epochs=1, device="cpu").fit(X)
+    scale_warnings = [w for w in caught if issubclass(w.category, DataScaleWarning)]
+    assert len(scale_warnings) == int(warns)
+    if warns:
+        assert "Autoencoder trains best on data of order 1" in str(scale_warnings[0].message)
+        assert "StandardScaler" in str(scale_warnings[0].message)
