@@ -52,7 +52,7 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         Its standard deviation or dropout probability.
     optimizer, learning_rate, learning_rate_schedule, batch_size, max_epochs, \
     weight_decay, early_stopping, validation_fraction, n_iter_no_change, tol, \
-    random_state, device, verbose, callbacks, warm_start
+    random_state, device, verbose, callbacks, warm_start, precision
         Training parameters, as in :class:`Autoencoder` and with the same
         defaults.
 
@@ -122,6 +122,7 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         device="auto",
         verbose=0,
         callbacks=None,
+        precision="float32",
         warm_start=False,
     ):
         self.n_components = n_components
@@ -147,6 +148,7 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         self.device = device
         self.verbose = verbose
         self.callbacks = callbacks
+        self.precision = precision
         self.warm_start = warm_start
 
     def _infer_shape(self, sample_dims):

@@ -90,6 +90,7 @@ class DenoisingAutoencoder(Autoencoder):
         device="auto",
         verbose=0,
         callbacks=None,
+        precision="float32",
         warm_start=False,
         pretrain=None,
         noise="gaussian",
@@ -116,6 +117,7 @@ class DenoisingAutoencoder(Autoencoder):
             device=device,
             verbose=verbose,
             callbacks=callbacks,
+            precision=precision,
             warm_start=warm_start,
             pretrain=pretrain,
         )

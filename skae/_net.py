@@ -16,6 +16,7 @@ The epoch loop records one loss per epoch instead of one Python float per
 batch, so a step never waits for the device.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -24,6 +25,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring, PrintLog
 from skorch.utils import TeeGenerator
 
+from ._captured import CapturedTrainStep, capture_unsupported_reason, precision_settings
 from ._runtime import watch_interrupts
 from .nn import AutoencoderOutput
 
@@ -55,7 +57,8 @@ class GatheredBatches:
     def __len__(self):
         return math.ceil(len(self.subset) / self.batch_size)
 
-    def _row_order(self):
+    def row_order(self):
+        """The rows of one pass, as an index tensor (None: all rows, in order)."""
         rows, first = self.subset.rows, self.subset.tensors[0]
         if not self.shuffle:
             return rows
@@ -65,7 +68,7 @@ class GatheredBatches:
 
     def __iter__(self):
         distinct = {id(t): t for t in self.subset.tensors}
-        order = self._row_order()
+        order = self.row_order()
         for start in range(0, len(self.subset), self.batch_size):
             stop = start + self.batch_size
             if order is None:
@@ -189,6 +192,17 @@ class AutoencoderNet(NeuralNet):
     validation_fraction : float or None, default=None
         Fraction of the training rows held out (at random) to compute
         ``valid_loss`` each epoch.
+    precision : {"float32", "tf32", "bfloat16"}, default="float32"
+        Arithmetic of training steps on CUDA (see :mod:`skae._captured`).
+
+    Notes
+    -----
+    On CUDA, with the training rows on the device, a module that declares
+    ``graph_capturable``, a capturable optimizer and no callback acting on
+    single batches, each epoch's training steps
+    are replays of a captured CUDA graph
+    (:class:`~skae._captured.CapturedTrainStep`); otherwise every step runs
+    eagerly.
     """
 
     def __init__(
@@ -198,6 +212,7 @@ class AutoencoderNet(NeuralNet):
         penalties=(),
         reconstruction_weight=1.0,
         validation_fraction=None,
+        precision="float32",
         **kwargs,
     ):
         kwargs.setdefault("train_split", None)
@@ -205,6 +220,18 @@ class AutoencoderNet(NeuralNet):
         self.penalties = penalties
         self.reconstruction_weight = reconstruction_weight
         self.validation_fraction = validation_fraction
+        self.precision = precision
+
+    def initialize(self):
+        super().initialize()
+        # The module is handed over as an instance, so the ``module``
+        # parameter holds the very object ``module_`` does. skorch maps only
+        # ``module_`` to the CPU when a pickle is loaded without CUDA, and
+        # pickles it apart from the rest: the prefix sends both through that
+        # path, as one object.
+        if "module" not in self.cuda_dependent_attributes_:
+            self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, "module"]
+        return self
 
     @property
     def _default_callbacks(self):
@@ -240,14 +267,63 @@ class AutoencoderNet(NeuralNet):
         if not self.initialized_:
             self.initialize()
         self.notify("on_train_begin", X=X, y=y)
-        with watch_interrupts() as interrupts:
-            try:
-                self.fit_loop(X, y, _routing_method="partial_fit", **fit_params)
-            except KeyboardInterrupt:
-                if interrupts["fired"]:
-                    raise
+        try:
+            with watch_interrupts() as interrupts, self._precision():
+                try:
+                    self.fit_loop(X, y, _routing_method="partial_fit", **fit_params)
+                except KeyboardInterrupt:
+                    if interrupts["fired"]:
+                        raise
+        finally:
+            captured = vars(self).pop("captured_step_", None)
+            if captured is not None:
+                captured.release()
         self.notify("on_train_end", X=X, y=y)
         return self
+
+    def _on_cuda(self):
+        return torch.device(self.device).type == "cuda"
+
+    def _precision(self):
+        """The float32 math flags of ``precision``, on CUDA only."""
+        if not self._on_cuda():
+            return contextlib.nullcontext()
+        return precision_settings(self.precision)
+
+    def _autocast(self):
+        return torch.autocast(
+            "cuda", dtype=torch.bfloat16, enabled=self._on_cuda() and self.precision == "bfloat16"
+        )
+
+    def _captured_step(self, iterator):
+        """The captured-step engine for a training epoch over ``iterator``, or None."""
+        inputs, targets = iterator.subset.tensors
+        if (
+            not self._on_cuda()
+            or inputs.device.type != "cuda"
+            or not getattr(self.module_, "graph_capturable", False)
+            or self.batch_events_wanted_
+            or capture_unsupported_reason(self.optimizer_, inputs.device) is not None
+        ):
+            return None
+        engine = vars(self).get("captured_step_")
+        if engine is None or engine.inputs is not inputs or engine.batch_size != self.batch_size:
+            if engine is not None:
+                engine.release()
+            engine = CapturedTrainStep(
+                self.module_,
+                self.optimizer_,
+                self._captured_loss,
+                inputs,
+                None if targets is inputs else targets,
+                batch_size=self.batch_size,
+                precision=self.precision,
+            )
+            self.captured_step_ = engine
+        return None if engine.fallback_reason else engine
+
+    def _captured_loss(self, X, y):
+        return self.get_loss(self.infer(X), y, X=X, training=True)
 
     def reference_loss(self, X, y=None, *, n_rows):
         """The loss of a model that learned nothing, on up to ``n_rows`` rows of X.
@@ -317,8 +393,9 @@ class AutoencoderNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         # Training mode is set once per epoch in run_single_epoch, not per batch.
         Xi, yi = batch
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        with self._autocast():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
@@ -336,6 +413,12 @@ class AutoencoderNet(NeuralNet):
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
+        captured = self._captured_step(iterator) if training and not fit_params else None
+        if captured is not None:
+            # One read of the device-side loss per epoch.
+            loss = float(captured.run_epoch(iterator.row_order()))
+            self._record_epoch(prefix, loss, len(iterator), len(iterator.subset))
+            return
         self._set_training(training)
         losses, sizes = [], []
         for batch in iterator:
@@ -347,11 +430,14 @@ class AutoencoderNet(NeuralNet):
         # One device-to-host transfer per epoch, not per batch.
         batch_losses = torch.stack(losses).double().cpu().numpy()
         loss = float(np.average(batch_losses, weights=sizes))
+        self._record_epoch(prefix, loss, len(sizes), sum(sizes))
+
+    def _record_epoch(self, prefix, loss, n_batches, n_rows):
         self.history.record(prefix + "_loss", loss)
-        self.history.record(prefix + "_batch_count", len(sizes))
+        self.history.record(prefix + "_batch_count", n_batches)
         if not self.batch_events_wanted_:
             # Without per-batch rows, one row sums up the epoch's batches:
             # skorch callbacks (Checkpoint's file names) read the last one.
             self.history.new_batch()
             self.history.record_batch(prefix + "_loss", loss)
-            self.history.record_batch(prefix + "_batch_size", sum(sizes))
+            self.history.record_batch(prefix + "_batch_size", n_rows)

@@ -41,7 +41,7 @@ class RecurrentAutoencoder(StructuredInputMixin, BaseAutoencoder):
         Its standard deviation or dropout probability.
     optimizer, learning_rate, learning_rate_schedule, batch_size, max_epochs, \
     weight_decay, early_stopping, validation_fraction, n_iter_no_change, tol, \
-    random_state, device, verbose, callbacks, warm_start
+    random_state, device, verbose, callbacks, warm_start, precision
         Training parameters, as in :class:`Autoencoder` and with the same
         defaults.
 
@@ -108,6 +108,7 @@ class RecurrentAutoencoder(StructuredInputMixin, BaseAutoencoder):
         device="auto",
         verbose=0,
         callbacks=None,
+        precision="float32",
         warm_start=False,
     ):
         self.n_components = n_components
@@ -132,6 +133,7 @@ class RecurrentAutoencoder(StructuredInputMixin, BaseAutoencoder):
         self.device = device
         self.verbose = verbose
         self.callbacks = callbacks
+        self.precision = precision
         self.warm_start = warm_start
 
     def _infer_shape(self, sample_dims):

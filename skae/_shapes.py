@@ -45,7 +45,7 @@ class StructuredInputMixin:
             )
         return requested
 
-    def _validate_X(self, X, *, reset):
+    def _validate_X(self, X, *, reset, ensure_all_finite=True):
         ndim = getattr(X, "ndim", None)
         if ndim is None and isinstance(X, (list, tuple)):
             ndim = np.ndim(X)
@@ -59,7 +59,10 @@ class StructuredInputMixin:
                 )
             sample_dims = X.shape[1:]
             X = X.reshape(len(X), -1)
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=reset, dtype=[np.float64, np.float32],
+            ensure_all_finite=ensure_all_finite,
+        )
         if sample_dims is None:
             sample_dims = (X.shape[1],)
         if reset:

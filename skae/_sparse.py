@@ -106,6 +106,7 @@ class SparseAutoencoder(Autoencoder):
         device="auto",
         verbose=0,
         callbacks=None,
+        precision="float32",
         warm_start=False,
         pretrain=None,
         sparsity="kl",
@@ -133,6 +134,7 @@ class SparseAutoencoder(Autoencoder):
             device=device,
             verbose=verbose,
             callbacks=callbacks,
+            precision=precision,
             warm_start=warm_start,
             pretrain=pretrain,
         )

@@ -180,6 +180,7 @@ class TorchEstimatorMixin:
         "device": [str, torch.device],
         "verbose": ["verbose"],
         "callbacks": [list, None],
+        "precision": [StrOptions({"float32", "tf32", "bfloat16"})],
     }
 
     # Parameters a continued fit (warm start, partial_fit) may change; any
@@ -248,12 +249,14 @@ class TorchEstimatorMixin:
                     streaming=streaming,
                 )
                 self._fitted_architecture = self._architecture()
+            X_tensor = self._to_training_tensor(X, torch.float32, device)
+            if device.type == "cuda":
+                _check_finite(X_tensor)
+            y_tensor = None if y is None else self._to_training_tensor(y, torch.int64, device)
             self._prepare_module(net.module_, X, resume=resume, streaming=streaming)
             weight = self._reconstruction_weight(X, resume=resume, streaming=streaming)
             if weight is not None:
                 net.reconstruction_weight = weight
-            X_tensor = self._to_training_tensor(X, torch.float32, device)
-            y_tensor = None if y is None else self._to_training_tensor(y, torch.int64, device)
             callbacks = dict(net.callbacks_)
             callbacks["stop_on_divergence"].reference_loss = net.reference_loss(
                 X_tensor, y_tensor, n_rows=_REFERENCE_ROWS
@@ -265,6 +268,8 @@ class TorchEstimatorMixin:
                 except KeyboardInterrupt as interrupt:
                     self._keep_last_epoch(net, callbacks["last_epoch_weights"], epochs_before,
                                           interrupt)
+                finally:
+                    _drop_weight_snapshots(net)
         net.module_.eval()
         self._set_fitted_attributes(net)
         return self
@@ -357,8 +362,12 @@ class TorchEstimatorMixin:
                 )
             return self.optimizer, settings
         if self.optimizer == "adam":
-            # The fused kernel does one pass over all parameters per step.
+            # The fused kernel does one pass over all parameters per step;
+            # on CUDA a capturable one lets the whole step be replayed from a
+            # CUDA graph.
             settings["fused"] = True
+            if device.type == "cuda":
+                settings["capturable"] = True
         elif self.optimizer == "sgd":
             settings["momentum"] = 0.9
         return OPTIMIZERS[self.optimizer], settings
@@ -413,7 +422,7 @@ class TorchEstimatorMixin:
             **{f"optimizer__{k}": v for k, v in optimizer_settings.items()},
             penalties=penalties,
             device=device,
-            **self._loop_settings(n_samples, streaming=streaming),
+            **self._loop_settings(n_samples, device, streaming=streaming),
         )
         return net.initialize()
 
@@ -431,7 +440,7 @@ class TorchEstimatorMixin:
             for key, value in optimizer_settings.items():
                 setattr(net, f"optimizer__{key}", value)
             net.initialize_optimizer()
-        net.set_params(**self._loop_settings(n_samples, streaming=streaming))
+        net.set_params(**self._loop_settings(n_samples, device, streaming=streaming))
         # set_params initialises the callbacks before it swaps the list in.
         net.initialize_callbacks()
         net.penalties = self._penalties()
@@ -440,9 +449,10 @@ class TorchEstimatorMixin:
         for group in net.optimizer_.param_groups:
             group["lr"] = self.learning_rate
 
-    def _loop_settings(self, n_samples, *, streaming):
+    def _loop_settings(self, n_samples, device, *, streaming):
         """The net's settings that a warm start may change between fits."""
         return dict(
+            precision=self.precision if device.type == "cuda" else "float32",
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
             validation_fraction=(
@@ -464,6 +474,14 @@ class TorchEstimatorMixin:
             vars(self).pop("validation_scores_", None)
 
     # ------------------------------------------------------------- inference
+    def _scans_input_on_host(self):
+        """Whether inference input is checked for NaN and infinity before it is sent.
+
+        A CUDA model checks each chunk on the device instead, where the
+        scan is far faster than numpy's on the host.
+        """
+        return next(self.module_.parameters()).device.type != "cuda"
+
     def _apply(self, fn, A):
         """``fn(module, batch)`` over the rows of A, chunk by chunk, in A's float dtype.
 
@@ -483,7 +501,10 @@ class TorchEstimatorMixin:
         with torch.inference_mode():
             for start in range(0, len(A), _INFERENCE_CHUNK):
                 chunk = _read_only_tensor(np.ascontiguousarray(A[start : start + _INFERENCE_CHUNK]))
-                result = fn(module, chunk.to(device, non_blocking=True)).cpu().numpy()
+                chunk = chunk.to(device, non_blocking=True)
+                if device.type == "cuda":
+                    _check_finite(chunk)
+                result = fn(module, chunk).cpu().numpy()
                 if out is None:
                     out = np.empty((len(A), *result.shape[1:]), dtype=dtype)
                 out[start : start + len(result)] = result
@@ -502,6 +523,29 @@ class TorchEstimatorMixin:
                 cached = (state, _float64_copy(module))
             _FLOAT64_MODULES[module] = cached
         return cached[1]
+
+
+def _drop_weight_snapshots(net):
+    """Forget the copies of the weights callbacks kept while training.
+
+    They are of no use once training ends, and a pickle would carry them
+    outside skorch's device mapping: a model trained on CUDA would then not
+    load where there is none.
+    """
+    for _, callback in net.callbacks_:
+        if isinstance(callback, LastEpochWeights):
+            callback.weights_ = None
+        if isinstance(callback, EarlyStopping):
+            callback.best_model_weights_ = None
+
+
+def _check_finite(tensor):
+    """Refuse NaN or infinity, in scikit-learn's words, wherever the tensor lives."""
+    if torch.isfinite(tensor).all():
+        return
+    if torch.isnan(tensor).any():
+        raise ValueError("Input X contains NaN.")
+    raise ValueError("Input X contains infinity or a value too large for dtype('float32').")
 
 
 def _read_only_tensor(array):

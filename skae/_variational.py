@@ -105,6 +105,7 @@ class VariationalAutoencoder(Autoencoder):
         device="auto",
         verbose=0,
         callbacks=None,
+        precision="float32",
         warm_start=False,
         beta=1.0,
     ):
@@ -128,6 +129,7 @@ class VariationalAutoencoder(Autoencoder):
         self.device = device
         self.verbose = verbose
         self.callbacks = callbacks
+        self.precision = precision
         self.warm_start = warm_start
         self.beta = beta
 

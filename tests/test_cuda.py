@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from skorch.callbacks import Callback
 
 from skae import Autoencoder, LinearAutoencoder
 
@@ -78,3 +79,63 @@ def test_cuda_model_loads_and_transforms_where_there_is_no_cuda(digits, tmp_path
     assert result.returncode == 0, result.stderr
     print(result.stdout)
     assert "LOADED ON CPU" in result.stdout
+
+
+class CountBatches(Callback):
+    """Acts on every batch, so the net steps eagerly instead of replaying a graph."""
+
+    def initialize(self):
+        self.n_batches = 0
+        return self
+
+    def on_batch_end(self, net, **kwargs):
+        self.n_batches += 1
+
+
+def test_captured_steps_train_as_eager_steps_do(digits):
+    X, _ = digits
+    settings = dict(hidden_layer_sizes=(64,), max_epochs=4, random_state=0, device="cuda")
+    captured = Autoencoder(8, **settings).fit(X)
+    counter = CountBatches()
+    eager = Autoencoder(8, callbacks=[counter], **settings).fit(X)
+    assert counter.n_batches == 4 * 29
+    assert_allclose(captured.loss_curve_, eager.loss_curve_, rtol=1e-4)
+    assert_allclose(captured.transform(X), eager.transform(X), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bfloat16"])
+def test_reduced_precision_reaches_the_float32_error(precision, digits):
+    X, _ = digits
+    matmul = torch.get_float32_matmul_precision()
+    settings = dict(hidden_layer_sizes=(64,), max_epochs=20, random_state=0, device="cuda")
+    reference = Autoencoder(8, **settings).fit(X)
+    reduced = Autoencoder(8, precision=precision, **settings).fit(X)
+    assert torch.get_float32_matmul_precision() == matmul
+    assert reduced.score(X) == pytest.approx(reference.score(X), rel=0.05)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_optimizers_that_cannot_be_captured_step_eagerly(optimizer, digits):
+    X, _ = digits
+    est = Autoencoder(8, optimizer=optimizer, max_epochs=3, random_state=0,
+                      device="cuda", precision="bfloat16").fit(X)
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+
+
+@pytest.mark.parametrize("estimator_class", [LinearAutoencoder, Autoencoder])
+def test_non_finite_input_is_refused_on_the_device_before_training(estimator_class, digits):
+    X, _ = digits
+    X = X.copy()
+    X[5, 3] = np.nan
+    est = estimator_class(4, max_epochs=2, device="cuda")
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        est.fit(X)
+    assert not hasattr(est, "net_") and not hasattr(est, "n_features_in_")
+
+
+def test_transform_on_cuda_computes_in_the_input_dtype(digits):
+    X, _ = digits
+    est = Autoencoder(8, max_epochs=2, random_state=0, device="cuda").fit(X)
+    assert est.transform(X.astype(np.float32)).dtype == np.float32
+    assert est.transform(X).dtype == np.float64
+    assert_allclose(est.transform(X.astype(np.float32)), est.transform(X), rtol=1e-4, atol=1e-5)

@@ -67,8 +67,21 @@ def test_module_and_history_are_the_nets_own(digits):
     assert est.history_ is est.net_.history
     assert "module_" not in vars(est) and "history_" not in vars(est)
     restored = pickle.loads(pickle.dumps(est))
-    assert restored.module_ is restored.net_.module_
+    # One copy of the weights: the module parameter and attribute are one object.
+    assert restored.module_ is restored.net_.module_ is restored.net_.module
     assert_allclose(restored.transform(X), est.transform(X))
+
+
+def test_no_callback_keeps_a_copy_of_the_weights_after_training(digits):
+    # Such copies would escape skorch's device mapping in a pickle.
+    X, _ = digits
+    est = small_ae(early_stopping=True, n_iter_no_change=1, max_epochs=20).fit(X)
+    snapshots = [
+        getattr(callback, attribute, None)
+        for _, callback in est.net_.callbacks_
+        for attribute in ("weights_", "best_model_weights_")
+    ]
+    assert snapshots and all(snapshot is None for snapshot in snapshots)
 
 
 def test_get_feature_names_out_before_fit_raises_as_pca_does():

@@ -24,6 +24,10 @@ read the documented extras of the one module it builds.
     An :class:`AutoencoderOutput`: ``reconstruction`` (the shape of x),
     ``code`` and ``extras`` (the tensors a family's loss terms read). Input
     corruption, if any, is applied here, in training mode only.
+``graph_capturable`` : bool, optional
+    True when a training step (forward, loss, backward, a capturable Adam
+    step) can be captured in a CUDA graph and replayed; modules without it
+    are trained with eager steps.
 
 :class:`DenseAutoencoderModule` (and its subclasses) adds what greedy
 layer-wise pretraining needs: ``layer_sizes``, ``make_stage(depth)`` (a

@@ -12,6 +12,11 @@ class EncoderClassifierModule(nn.Module):
     frozen.
     """
 
+    @property
+    def graph_capturable(self):
+        """Whether a training step can be replayed from a CUDA graph: as the encoder's."""
+        return getattr(self.encoder, "graph_capturable", False)
+
     def __init__(self, encoder, n_classes, *, freeze_encoder=False):
         super().__init__()
         self.encoder = encoder

@@ -47,6 +47,13 @@ class DenseAutoencoderModule(nn.Module):
         Whether the decoder reuses the transposed encoder weights.
     """
 
+    # Its training step can be captured in a CUDA graph and replayed
+    # (checked on an H100 for the dense, denoising and sparse nets; the
+    # VAE's sampling draws from the same graph-safe generator as dropout).
+    # Other modules train eagerly until checked: a capture that fails
+    # midway can leave torch's CUDA generator unusable for the process.
+    graph_capturable = True
+
     def __init__(
         self,
         n_features,
