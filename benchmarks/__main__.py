@@ -2,7 +2,8 @@
 
 Sections: LinearAutoencoder vs PCA, t-SNE maps on raw / PCA / autoencoder
 codes, one check per autoencoder family with reconstructions and samples,
-and training throughput against a hand-written loop, skorch and sklearn.
+training throughput against a hand-written loop, skorch and sklearn, and
+inference speed and memory on large synthetic arrays.
 Every number and figure in ``report.md`` comes from this run.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datasets
-from . import embeddings, families, linear_vs_pca, throughput
+from . import embeddings, families, inference, linear_vs_pca, memory, throughput
 
 
 def markdown_table(rows, columns=None):
@@ -55,6 +56,78 @@ def throughput_workloads(data, quick):
     return [throughput.Workload(data.name, data.X_train, 16, (32,), 64, 15 if quick else 60)]
 
 
+def inference_section(args):
+    n_rows = args.synthetic_rows or (50_000 if args.quick else 100_000)
+    rounds = 3
+    small, large = inference.fitted_autoencoder((256,)), inference.fitted_autoencoder((2048, 1024))
+    one_row = inference.one_row([small, large], rounds=3 if args.quick else 5,
+                                seconds_per_round=0.1 if args.quick else 0.15)
+    many_rows = inference.many_rows(small, n_rows, rounds=rounds)
+    return [
+        "",
+        "## 5. Inference speed",
+        "",
+        "`transform` of a fitted Autoencoder against a plain PyTorch forward of the same "
+        "module: `module_.encode` under `torch.no_grad()`, in float32. torch runs on "
+        f"{inference.THREADS} intra-op thread here; contenders take turns in interleaved "
+        "rounds after warm-up calls, and times are medians. The SPEC asks for one row within "
+        "2x of `encode`, and many rows within 1.3x of the float32 forward.",
+        "",
+        "One row (a float32 (1, 784) array against a float32 (1, 784) tensor), median "
+        "microseconds per call; 'calls timed' is transform / encode:",
+        "",
+        markdown_table(one_row),
+        "",
+        f"Many rows: {n_rows:,} x 784 synthetic uniform random rows (not the report's "
+        f"dataset), {inference.architecture(small)} net, median of {rounds} rounds. The plain "
+        f"forward runs in {inference.CHUNK_ROWS:,}-row chunks into one preallocated output, "
+        "without copying X. float64 input is compared with that float32 forward on the float32 "
+        "array, and with the same forward run in float64 on a float64 copy of the module "
+        "(made outside the timing). The memory these calls add is in section 6.",
+        "",
+        markdown_table(many_rows),
+    ]
+
+
+def memory_section(args):
+    # Not fewer rows with --quick: a call's fixed costs (chunk activations,
+    # allocator slack: ~10-20 MB) would then show as cost per byte.
+    n_rows = args.synthetic_rows or 100_000
+    net = memory.Net()
+    if not memory.available():
+        return ["", "## 6. Memory", "", "Not measured: this platform has no RssAnon in "
+                "/proc/self/status (Linux only)."]
+    # X.copy() (the method's calibration) runs in tests/test_memory.py.
+    left_out = {"X.copy()"} | ({"sklearn IncrementalPCA.fit"} if args.quick else set())
+    rows = memory.compare(n_rows, net=net,
+                          contenders=[c for c in memory.CONTENDERS if c not in left_out])
+    sizes = [784, *net.hidden_layer_sizes, net.n_components]
+    return [
+        "",
+        "## 6. Memory",
+        "",
+        "Peak anonymous memory a call adds, in bytes per byte of its input X: "
+        f"{n_rows:,} x 784 synthetic uniform random float32 rows "
+        f"({n_rows * 784 * 4 / 1e6:.0f} MB). Each contender runs in a fresh process (one "
+        "thread, two processes at a time): its setup, one warm-up call on "
+        f"{memory.WARM_UP_ROWS:,} rows (one-time costs such as thread pools and BLAS "
+        "buffers are not a cost per byte), then the measured call, while a thread reads "
+        "RssAnon from /proc/self/status every 2 ms. 'bytes per input byte' is (peak "
+        "RssAnon - RssAnon just before the call) / X.nbytes; 'VmHWM check' is the kernel's "
+        "own peak RSS over the RSS before the call (it counts mapped files too); 'of which "
+        "output' is the returned array. The net is "
+        f"{'-'.join(map(str, sizes + sizes[-2::-1]))}, batch {net.batch_size}; the "
+        "inference contenders use one fitted in their setup on a few rows. 'float64 X' is "
+        "the same rows cast to float64 (twice the input bytes). The SPEC allows `fit` 1.1 "
+        "and `transform` 0.1 ('limit'). "
+        + ("IncrementalPCA (about 20 s) is left out with --quick." if args.quick else
+           "IncrementalPCA's per-batch temporaries do not grow with X, so its figure falls "
+           "toward its one copy as rows grow."),
+        "",
+        markdown_table(rows),
+    ]
+
+
 def log(message):
     print(message, file=sys.stderr, flush=True)
 
@@ -67,6 +140,10 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmark-report", type=Path,
                         help="output folder (default: benchmark-report)")
     parser.add_argument("--quick", action="store_true", help="fewer settings and epochs")
+    parser.add_argument("--synthetic-rows", type=int, default=None, metavar="N",
+                        help="rows of the synthetic arrays of the inference and memory "
+                             "sections (default 100000; inference 50000 with --quick), "
+                             "e.g. 500000")
     args = parser.parse_args(argv)
 
     import matplotlib
@@ -86,7 +163,7 @@ def main(argv=None):
     if data.note:
         sections.append(f"- note: {data.note}")
 
-    log("1/4 LinearAutoencoder vs PCA")
+    log("1/6 LinearAutoencoder vs PCA")
     grid = (2, 8) if args.quick else (2, 4, 8, 16, 32)
     grid = tuple(k for k in grid if k <= data.X_train.shape[1])
     rows = linear_vs_pca.compare(data.X_train, data.X_test, grid,
@@ -113,7 +190,7 @@ def main(argv=None):
         "![MSE vs n_components](linear_vs_pca.png)",
     ]
 
-    log("2/4 t-SNE maps")
+    log("2/6 t-SNE maps")
     X_all = np.vstack([data.X_train, data.X_test])
     y_all = np.concatenate([data.y_train, data.y_test])
     maps = embeddings.maps(X_all, y_all, n_components=8)
@@ -131,7 +208,7 @@ def main(argv=None):
         "![t-SNE maps](tsne_maps.png)",
     ]
 
-    log("3/4 autoencoder families")
+    log("3/6 autoencoder families")
     family_rows, figures = families.run(data, epochs=10 if args.quick else 50)
     paths = families.save_figures(figures, data.image_shape, args.out)
     sections += [
@@ -155,7 +232,7 @@ def main(argv=None):
         f"![VAE samples]({paths['vae_samples'].name})",
     ]
 
-    log("4/4 training throughput")
+    log("4/6 training throughput")
     sections += [
         "",
         "## 4. Training throughput",
@@ -176,6 +253,11 @@ def main(argv=None):
             markdown_table(results, ["contender", "seconds", "samples_per_second",
                                      "ratio_to_loop"]),
         ]
+
+    log("5/6 inference speed")
+    sections += inference_section(args)
+    log("6/6 memory")
+    sections += memory_section(args)
 
     sections += ["", f"Report written in {time.perf_counter() - started:.0f} s."]
     report = args.out / "report.md"
