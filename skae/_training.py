@@ -497,12 +497,17 @@ class TorchEstimatorMixin:
         dtype = np.dtype(A.dtype)
         module = self._inference_module(_TORCH_DTYPES[dtype])
         device = next(module.parameters()).device
-        out = None
+        on_cuda = device.type == "cuda"
         with torch.inference_mode():
+            if len(A) <= _INFERENCE_CHUNK and not on_cuda:
+                # One chunk: the result is the output, with no copy into it.
+                chunk = _read_only_tensor(np.ascontiguousarray(A))
+                return fn(module, chunk).numpy()
+            out = None
             for start in range(0, len(A), _INFERENCE_CHUNK):
                 chunk = _read_only_tensor(np.ascontiguousarray(A[start : start + _INFERENCE_CHUNK]))
                 chunk = chunk.to(device, non_blocking=True)
-                if device.type == "cuda":
+                if on_cuda:
                     _check_finite(chunk)
                 result = fn(module, chunk).cpu().numpy()
                 if out is None:
@@ -550,6 +555,8 @@ def _check_finite(tensor):
 
 def _read_only_tensor(array):
     """A tensor sharing ``array``'s memory, which skae only ever reads."""
+    if array.flags.writeable:
+        return torch.from_numpy(array)
     with warnings.catch_warnings():
         # So a read-only array (a memmap opened "r") needs no copy.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
