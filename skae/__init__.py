@@ -8,6 +8,12 @@ from ._linear import LinearAutoencoder
 from ._recurrent import RecurrentAutoencoder
 from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
+from .exceptions import (
+    DataScaleWarning,
+    TrainingDivergedError,
+    TrainingInterrupted,
+    TrainingInterruptedWarning,
+)
 
 __all__ = [
     "Autoencoder",
@@ -18,5 +24,9 @@ __all__ = [
     "RecurrentAutoencoder",
     "SparseAutoencoder",
     "VariationalAutoencoder",
+    "DataScaleWarning",
+    "TrainingDivergedError",
+    "TrainingInterrupted",
+    "TrainingInterruptedWarning",
 ]
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._compat import Interval, _fit_context
 from ._runtime import resolve_device
+from .exceptions import DataScaleWarning
 from ._training import TorchEstimatorMixin, restore_on_failure
 from .nn import ReconstructionLoss, reconstruction_error
 
@@ -35,10 +36,6 @@ def _encode(module, x):
 
 def _decode(module, z):
     return module.decode(z)
-
-
-class DataScaleWarning(UserWarning):
-    """The data's scale is far from the one a nonlinear autoencoder trains well on."""
 
 
 # Typical feature spreads outside this range leave a nonlinear autoencoder

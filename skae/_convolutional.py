@@ -82,6 +82,7 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
     """
 
     _shape_param = "image_shape"
+    _shape_axes = ("C", "H", "W")
     _shape_ndims = (2, 3)
 
     _parameter_constraints: dict = {
@@ -159,18 +160,6 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
         (width,) = sample_dims
         side = round(width**0.5)
         return (1, side, side) if side * side == width else (1, 1, width)
-
-    def _resolve_shape(self, sample_dims):
-        # Checked before the shape meets the data, so that a bad entry is
-        # named as such, not as a width mismatch or a torch error.
-        shape = self.image_shape
-        if shape is not None and (
-            len(shape) != 3 or any(not isinstance(s, Integral) or s < 1 for s in shape)
-        ):
-            raise ValueError(
-                f"image_shape must be None or (C, H, W), three positive integers; got {shape!r}."
-            )
-        return super()._resolve_shape(sample_dims)
 
     def _reconstruction_loss(self):
         return self.loss

@@ -27,6 +27,7 @@ from skorch.utils import TeeGenerator
 
 from ._captured import CapturedTrainStep, capture_unsupported_reason, precision_settings
 from ._runtime import watch_interrupts
+from .exceptions import TrainingDivergedError
 from .nn import AutoencoderOutput
 
 
@@ -91,10 +92,6 @@ def _handles_batch_events(callback):
         getattr(type(callback), event) is not getattr(Callback, event)
         for event in _PER_BATCH_EVENTS
     )
-
-
-class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN, infinite, or far worse than a trivial model's."""
 
 
 # An epoch loss this many times the reference loss (the worse of a trivial

@@ -70,6 +70,7 @@ class RecurrentAutoencoder(StructuredInputMixin, BaseAutoencoder):
     """
 
     _shape_param = "sequence_shape"
+    _shape_axes = ("T", "F")
     _shape_ndims = (2,)
 
     _parameter_constraints: dict = {
@@ -140,18 +141,6 @@ class RecurrentAutoencoder(StructuredInputMixin, BaseAutoencoder):
         if len(sample_dims) == 2:
             return tuple(sample_dims)
         return (sample_dims[0], 1)
-
-    def _resolve_shape(self, sample_dims):
-        # Checked before the shape meets the data, so that a bad entry is
-        # named as such, not as a width mismatch or a torch error.
-        shape = self.sequence_shape
-        if shape is not None and (
-            len(shape) != 2 or any(not isinstance(s, Integral) or s < 1 for s in shape)
-        ):
-            raise ValueError(
-                f"sequence_shape must be None or (T, F), two positive integers; got {shape!r}."
-            )
-        return super()._resolve_shape(sample_dims)
 
     def _reconstruction_loss(self):
         return self.loss

@@ -6,6 +6,7 @@ record the per-sample shape they were fitted on.
 """
 
 import math
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils.validation import validate_data
@@ -15,13 +16,15 @@ class StructuredInputMixin:
     """Validation for estimators whose samples have a shape.
 
     Subclasses set ``_shape_param`` (the parameter naming the per-sample
-    shape, e.g. "image_shape"), ``_shape_ndims`` (the allowed numbers of
+    shape, e.g. "image_shape"), ``_shape_axes`` (the names of its axes, e.g.
+    ("C", "H", "W")), ``_shape_ndims`` (the allowed numbers of
     per-sample dimensions) and implement :meth:`_infer_shape`, which turns
     the per-sample dimensions of the input (or its flat width) into the
     full shape. The resolved shape is stored as ``<_shape_param>_``.
     """
 
     _shape_param = None
+    _shape_axes = ()
     _shape_ndims = ()
 
     def _infer_shape(self, sample_dims):
@@ -31,6 +34,16 @@ class StructuredInputMixin:
         requested = getattr(self, self._shape_param)
         if requested is None:
             return self._infer_shape(sample_dims)
+        # Checked before the shape meets the data, so that a bad entry is
+        # named as such, not as a width mismatch or a torch error.
+        axes = self._shape_axes
+        if len(requested) != len(axes) or any(
+            not isinstance(s, Integral) or s < 1 for s in requested
+        ):
+            raise ValueError(
+                f"{self._shape_param} must be None or ({', '.join(axes)}), {len(axes)} "
+                f"positive integers; got {requested!r}."
+            )
         requested = tuple(int(s) for s in requested)
         n_features = math.prod(requested)
         if len(sample_dims) == 1 and sample_dims[0] != n_features:

@@ -22,6 +22,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._compat import Interval, StrOptions
 from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
+from .exceptions import TrainingInterrupted, TrainingInterruptedWarning
 from ._runtime import SMALL_STEP_FLOPS, resolve_device, seeded, step_flops, torch_threads
 from .nn import ReconstructionLoss
 
@@ -51,23 +52,6 @@ _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torc
 # Float64 copies of fitted modules, for float64 inference, made once per
 # fitted state rather than once per call; they go when the module goes.
 _FLOAT64_MODULES = weakref.WeakKeyDictionary()
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C ended a fit after at least one completed epoch.
-
-    The estimator holds the model as it was at the end of that epoch; the
-    interrupt still propagates, so that a pipeline, a search or a script
-    stops too.
-    """
-
-    def __init__(self, message, estimator):
-        super().__init__(message)
-        self.estimator = estimator
-
-
-class TrainingInterruptedWarning(UserWarning):
-    """A fit was interrupted; the estimator keeps the last completed epoch's model."""
 
 
 def draw_seed(random_state):

@@ -53,7 +53,7 @@ def test_width_that_does_not_match_image_shape_names_both_numbers():
                                          (1, 8.0, 8)])
 def test_a_bad_image_shape_is_named_before_training(image_shape):
     cae = ConvolutionalAutoencoder(image_shape=image_shape, device="cpu")
-    with pytest.raises(ValueError, match=r"image_shape must be None or \(C, H, W\), three "
+    with pytest.raises(ValueError, match=r"image_shape must be None or \(C, H, W\), 3 "
                                          r"positive integers; got"):
         cae.fit(np.zeros((5, 64)))
     assert not hasattr(cae, "net_")

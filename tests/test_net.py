@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from skae._net import AutoencoderNet, GatheredBatches, RowSubset, TrainingDivergedError
+from skae._net import AutoencoderNet, GatheredBatches, RowSubset
+from skae.exceptions import TrainingDivergedError
 from skae.nn import DenseAutoencoderModule, ReconstructionLoss
 
 

@@ -32,7 +32,7 @@ def test_width_that_does_not_match_sequence_shape_names_both_numbers():
 @pytest.mark.parametrize("sequence_shape", [(-8, -8), (0, 64), (64,), (4, 4, 4), (8, 8.0)])
 def test_a_bad_sequence_shape_is_named_before_training(sequence_shape):
     rae = RecurrentAutoencoder(sequence_shape=sequence_shape, device="cpu")
-    with pytest.raises(ValueError, match=r"sequence_shape must be None or \(T, F\), two "
+    with pytest.raises(ValueError, match=r"sequence_shape must be None or \(T, F\), 2 "
                                          r"positive integers; got"):
         rae.fit(np.zeros((5, 64)))
     assert not hasattr(rae, "net_")

@@ -22,7 +22,7 @@ from skae import (
     RecurrentAutoencoder,
     SparseAutoencoder,
 )
-from skae._net import TrainingDivergedError
+from skae.exceptions import DataScaleWarning, TrainingDivergedError
 
 
 class RaiseAtEpoch(Callback):
@@ -325,7 +325,6 @@ def test_a_fit_leaves_numpys_and_torchs_global_random_state_alone(digits):
 
 @pytest.mark.parametrize("scale, warns", [(1e-6, True), (1.0, False), (1e4, False)])
 def test_nonlinear_autoencoders_warn_about_badly_scaled_data(scale, warns, digits):
-    from skae._base import DataScaleWarning
 
     X = digits[0] * scale
     with warnings.catch_warnings(record=True) as caught:
