@@ -19,7 +19,6 @@ batch, so a step never waits for the device.
 import contextlib
 import math
 
-import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring, PrintLog
@@ -417,17 +416,20 @@ class AutoencoderNet(NeuralNet):
             self._record_epoch(prefix, loss, len(iterator), len(iterator.subset))
             return
         self._set_training(training)
-        losses, sizes = [], []
+        # The size-weighted sum of batch losses stays on the device and is
+        # read once per epoch. Summed in place rather than kept batch by
+        # batch: each kept scalar pins a block of the CPU heap between the
+        # batches' buffers, which then grows by about a batch per step.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        n_batches = n_rows = 0
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            losses.append(step["loss"].detach())
-            sizes.append(len(batch[0]))
+            loss_sum.add_(step["loss"].detach(), alpha=len(batch[0]))
+            n_batches += 1
+            n_rows += len(batch[0])
             self.notify("on_batch_end", batch=batch, training=training, **step)
-        # One device-to-host transfer per epoch, not per batch.
-        batch_losses = torch.stack(losses).double().cpu().numpy()
-        loss = float(np.average(batch_losses, weights=sizes))
-        self._record_epoch(prefix, loss, len(sizes), sum(sizes))
+        self._record_epoch(prefix, float(loss_sum) / n_rows, n_batches, n_rows)
 
     def _record_epoch(self, prefix, loss, n_batches, n_rows):
         self.history.record(prefix + "_loss", loss)
