@@ -336,3 +336,11 @@ def test_nonlinear_autoencoders_warn_about_badly_scaled_data(scale, warns, digit
     if warns:
         assert "Autoencoder trains best on data of order 1" in str(scale_warnings[0].message)
         assert "StandardScaler" in str(scale_warnings[0].message)
+
+
+def test_skorch_print_log_marks_the_best_epochs(digits, capsys):
+    X, _ = digits
+    small_ae(verbose=1).fit(X)
+    log = capsys.readouterr().out
+    # PrintLog colours a loss that is the best so far.
+    assert "train_loss" in log and "\x1b[36m" in log
