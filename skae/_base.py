@@ -4,10 +4,12 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._compat import Interval, _fit_context
+from ._rows import dense_block
 from ._runtime import resolve_device
 from .exceptions import DataScaleWarning
 from ._training import TorchEstimatorMixin, restore_on_failure
@@ -44,8 +46,10 @@ def _decode(module, z):
 # the mean; 1e4 and 1e8 x the data train as well as the data itself.
 _WELL_SCALED_SPREAD = (1e-3, 1e6)
 
-# Rows read to measure the data's spread: a statistic, not a pass over X.
+# Rows (and values) read to measure the data's spread: a statistic, not a
+# pass over X.
 _SPREAD_ROWS = 2048
+_SPREAD_VALUES = 2**20
 
 
 def _is_plain_float_matrix(estimator, X, ensure_all_finite):
@@ -76,7 +80,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def warn_if_badly_scaled(estimator, X):
     """Warn when X's typical feature standard deviation is tiny or huge."""
-    sample = np.asarray(X[:: max(1, len(X) // _SPREAD_ROWS)], dtype=np.float64)
+    # Wide rows are sampled fewer, so that the dense sample stays small.
+    n_rows = max(2, min(_SPREAD_ROWS, _SPREAD_VALUES // X.shape[1]))
+    sample = dense_block(X[:: max(1, X.shape[0] // n_rows)][:n_rows]).astype(np.float64)
     spread = float(np.sqrt(sample.var(axis=0).mean()))
     low, high = _WELL_SCALED_SPREAD
     if not np.isfinite(spread) or spread == 0 or low <= spread <= high:
@@ -120,19 +126,24 @@ class BaseAutoencoder(
     def _criterion(self):
         return ReconstructionLoss, {"kind": self._reconstruction_loss()}
 
+    # Sparse matrices are densified batch by batch, never whole.
+    _accepted_sparse_formats = ("csr", "csc")
+
     def _validate_X(self, X, *, reset, ensure_all_finite=True):
         if not reset and _is_plain_float_matrix(self, X, ensure_all_finite):
             return X
         return validate_data(
             self, X, reset=reset, dtype=[np.float64, np.float32],
+            accept_sparse=list(self._accepted_sparse_formats) or False,
             ensure_all_finite=ensure_all_finite,
         )
 
     def _validate_training_X(self, X, *, reset):
-        # Data bound for a GPU is scanned for NaN and infinity there, after
-        # the copy that happens anyway: much faster than a scan on the host.
+        # Dense data bound for a GPU is scanned for NaN and infinity there,
+        # after the copy that happens anyway: much faster than on the host.
+        # Sparse data stays on the host, where only its stored values are read.
         on_cuda = resolve_device(self.device).type == "cuda"
-        return self._validate_X(X, reset=reset, ensure_all_finite=not on_cuda)
+        return self._validate_X(X, reset=reset, ensure_all_finite=not on_cuda or issparse(X))
 
     @property
     def _n_features_out(self):
@@ -148,6 +159,7 @@ class BaseAutoencoder(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = bool(self._accepted_sparse_formats)
         return tags
 
     # -------------------------------------------------------------- training

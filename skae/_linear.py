@@ -1,25 +1,29 @@
 """LinearAutoencoder: the gradient-trained counterpart of PCA."""
 
+from numbers import Integral
+
 import numpy as np
 import torch
-from sklearn.utils.extmath import svd_flip
+from scipy.sparse import issparse
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._base import BaseAutoencoder
+from ._compat import Interval, StrOptions
 from .nn import LinearAutoencoderModule
 
+
+# max_epochs="auto": as many epochs as before for data of a few thousand
+# rows, but never fewer than this many gradient steps. The small
+# directions of the subspace converge per step, not per epoch: on 150 iris
+# rows 100 epochs (300 steps) leave 4x PCA's error at k = 3; 3000 steps
+# reach it within 0.1 %, on 15 wide rows too.
+_AUTO_EPOCHS = 100
+_AUTO_MIN_STEPS = 3000
 
 # Rows per block when a statistic is accumulated over the data: bounds the
 # temporary memory whatever the number of rows.
 _STATISTICS_CHUNK = 8192
-
-
-def _mean_variance(X, mean):
-    """Per-feature variance of X around ``mean``, averaged over features."""
-    total = 0.0
-    for start in range(0, len(X), _STATISTICS_CHUNK):
-        deviation = X[start : start + _STATISTICS_CHUNK] - mean
-        total += float(np.einsum("ij,ij->", deviation, deviation))
-    return total / X.size
 
 
 class LinearAutoencoder(BaseAutoencoder):
@@ -33,14 +37,24 @@ class LinearAutoencoder(BaseAutoencoder):
     in pipelines and grids, and the starting point of the nonlinear
     autoencoders, which share its interface.
 
-    The codes are the encoder's outputs; unlike PCA's scores they are not
-    orthogonal projections, but the subspace they span is PCA's.
-    ``components_`` gives an orthonormal basis of it.
+    After training, the learned subspace is given PCA's basis: its
+    orthonormal basis is rotated to the directions of largest variance of
+    the training data within it (a k x k eigenproblem), and ``transform``
+    returns the coordinates on these ordered ``components_``, as PCA's
+    scores. Once the subspace is PCA's, so are the codes (with PCA's signs),
+    ``explained_variance_`` and the other fitted attributes.
 
     Parameters
     ----------
-    n_components : int, default=2
-        Size of the coding layer; at most ``n_features``.
+    n_components : int or None, default=2
+        Size of the coding layer, at most ``min(n_samples, n_features)``;
+        None keeps ``min(n_samples, n_features)``, as PCA does.
+    whiten : bool, default=False
+        Divide the codes by their standard deviations, so that they have
+        unit variance on the training data, as PCA's ``whiten``;
+        :meth:`inverse_transform` undoes it. It changes the codes only, not
+        the training or the reconstructions, and may change between warm
+        started fits.
     tied_weights : bool, default=False
         Use the transposed encoder matrix as the decoder matrix.
     optimizer : {"adam", "sgd", "rmsprop", "adadelta"} or torch.optim.Optimizer class, default="adam"
@@ -53,8 +67,10 @@ class LinearAutoencoder(BaseAutoencoder):
         the default settings reach PCA's error within 1 % on digits.
     batch_size : int, default=64
         Rows per gradient step.
-    max_epochs : int, default=100
-        Maximum number of passes over the data in :meth:`fit`.
+    max_epochs : int or "auto", default="auto"
+        Maximum number of passes over the data in :meth:`fit`. "auto" runs
+        100 epochs, or more on small data: enough for at least 3,000
+        gradient steps (1,000 epochs on 150 rows at batch 64).
     weight_decay : float, default=0.0
         L2 penalty added by the optimizer.
     early_stopping : bool, default=False
@@ -93,11 +109,27 @@ class LinearAutoencoder(BaseAutoencoder):
     ----------
     components_ : ndarray of shape (n_components, n_features)
         Orthonormal basis of the learned subspace (the decoder's column
-        space), ordered by the decoder's singular values.
+        space), ordered by explained variance, in the input's dtype; signs
+        follow PCA's convention (each row's largest entry is positive).
+    explained_variance_ : ndarray of shape (n_components,)
+        Variance of the training data along each component (ddof=1), in
+        decreasing order: the variance of each column of the codes.
+    explained_variance_ratio_ : ndarray of shape (n_components,)
+        ``explained_variance_`` divided by the data's total variance.
+    singular_values_ : ndarray of shape (n_components,)
+        The 2-norms of the codes' columns on the training data,
+        ``sqrt(explained_variance_ * (n_samples - 1))``.
+    noise_variance_ : float
+        The variance left outside the subspace, averaged over the other
+        ``min(n_samples, n_features) - n_components`` directions, as PCA's
+        probabilistic estimate; 0 when none are left.
+    n_components_ : int
+        The number of components (``n_components`` resolved from None).
     mean_ : ndarray of shape (n_features,)
-        Per-feature mean of the training data.
+        Per-feature mean of the training data (float64).
     n_samples_seen_ : int
-        Rows the mean has been computed from.
+        Rows the mean and variances have been computed from (with
+        :meth:`partial_fit`, every row of every call, repeats included).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -128,7 +160,21 @@ class LinearAutoencoder(BaseAutoencoder):
     The data are centred with ``mean_`` and the maps carry no bias, as in
     PCA. The squared-error landscape of a linear autoencoder has no spurious
     local minima (Baldi & Hornik, 1989), but its small directions converge
-    slowly; an annealed learning rate finishes the job in a few dozen epochs.
+    slowly, per gradient step: an annealed learning rate over at least
+    3,000 steps (``max_epochs="auto"``) reaches PCA's error within 1 % on
+    iris, digits and MNIST.
+
+    Training learns the subspace (the decoder's column space); the fitted
+    encoder is then the orthogonal projection onto it, which reconstructs
+    every row at least as well as the trained encoder. This matters when
+    there are fewer rows than features: the trained encoder keeps the
+    random initial weights of directions the rows never reach, so on new
+    rows its codes carry noise, while the projection matches PCA's
+    held-out error (15 rows of 100 features in the benchmark report).
+    With :meth:`partial_fit` the fitted attributes summarise all rows seen
+    as ``IncrementalPCA``'s do (the previous components scaled by their
+    singular values stand for the earlier chunks), but the subspace itself
+    moves by one pass of gradient steps per call, not to the exact answer.
 
     References
     ----------
@@ -146,6 +192,8 @@ class LinearAutoencoder(BaseAutoencoder):
     (1797, 8)
     >>> ae.components_.shape
     (8, 64)
+    >>> ae.explained_variance_ratio_.shape
+    (8,)
     >>> ae.inverse_transform(ae.transform(X[:3])).shape
     (3, 64)
     """
@@ -154,12 +202,13 @@ class LinearAutoencoder(BaseAutoencoder):
         self,
         n_components=2,
         *,
+        whiten=False,
         tied_weights=False,
         optimizer="adam",
         learning_rate=0.01,
         learning_rate_schedule="cosine",
         batch_size=64,
-        max_epochs=100,
+        max_epochs="auto",
         weight_decay=0.0,
         early_stopping=False,
         validation_fraction=0.1,
@@ -173,6 +222,7 @@ class LinearAutoencoder(BaseAutoencoder):
         warm_start=False,
     ):
         self.n_components = n_components
+        self.whiten = whiten
         self.tied_weights = tied_weights
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -193,14 +243,53 @@ class LinearAutoencoder(BaseAutoencoder):
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "whiten": ["boolean"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "tied_weights": ["boolean"],
     }
+
+    # Whitening rescales the codes after training and leaves the model as it
+    # is, so a continued fit may switch it.
+    _training_parameters = BaseAutoencoder._training_parameters | {"whiten"}
+
+    def _resolved_max_epochs(self, n_samples):
+        if self.max_epochs != "auto":
+            return self.max_epochs
+        if self.early_stopping:
+            n_samples -= int(np.ceil(self.validation_fraction * n_samples))
+        batches_per_epoch = max(1, int(np.ceil(n_samples / self.batch_size)))
+        return max(_AUTO_EPOCHS, int(np.ceil(_AUTO_MIN_STEPS / batches_per_epoch)))
+
+    def _train(self, X, y=None, *, epochs, resume, streaming):
+        # fit passes max_epochs, which may be "auto"; partial_fit one epoch.
+        if not streaming:
+            epochs = self._resolved_max_epochs(X.shape[0])
+        return super()._train(X, y, epochs=epochs, resume=resume, streaming=streaming)
+
+    def _loop_settings(self, n_samples, device, *, streaming):
+        settings = super()._loop_settings(n_samples, device, streaming=streaming)
+        if self.max_epochs == "auto":
+            # The cosine schedule anneals over the epochs actually run.
+            epochs = self._resolved_max_epochs(n_samples)
+            settings["max_epochs"] = epochs
+            settings["callbacks"] = [
+                ("learning_rate_schedule",
+                 LRScheduler(CosineAnnealingLR, T_max=epochs, last_epoch=-1))
+                if isinstance(item, tuple) and item[0] == "learning_rate_schedule" else item
+                for item in settings["callbacks"]
+            ]
+        return settings
 
     def _check_scale(self, X):
         """Nothing to check: the loss is divided by the data's variance."""
 
     def _check_params(self, X):
         n_samples, n_features = X.shape
+        if self.n_components is None:
+            # As PCA: all the components n rows can have.
+            self._n_components = min(n_samples, n_features)
+            return
         if self.n_components > min(n_samples, n_features):
             # As PCA: k components of n rows span at most min(n, p) dimensions.
             raise ValueError(
@@ -208,23 +297,46 @@ class LinearAutoencoder(BaseAutoencoder):
                 f"min(n_samples, n_features)={min(n_samples, n_features)} for a linear "
                 f"autoencoder; got n_samples={n_samples}, n_features={n_features}."
             )
+        self._n_components = self.n_components
 
     def _build_module(self, n_features):
         return LinearAutoencoderModule(
-            n_features, self.n_components, tied_weights=self.tied_weights
+            n_features, self._n_components, tied_weights=self.tied_weights
         )
 
     def _prepare_module(self, module, X, *, resume, streaming):
-        # partial_fit keeps a running mean, as IncrementalPCA does; fit means
-        # this data, warm start or not.
+        # partial_fit keeps running statistics, as IncrementalPCA does; fit
+        # means this data, warm start or not.
         running = resume and streaming
         n_seen = self.n_samples_seen_ if running else 0
-        previous = self.mean_ if running else 0.0
-        total = n_seen + len(X)
-        self.mean_ = (previous * n_seen + X.sum(axis=0, dtype=np.float64)) / total
+        chunk_mean, chunk_squares = _mean_and_squared_deviation(X)
+        n_rows = X.shape[0]
+        total = n_seen + n_rows
+        if running:
+            # The data seen before, summarised as IncrementalPCA does: the
+            # fitted components scaled by their singular values, and one row
+            # for the shift of the mean. The k x k eigenproblem after
+            # training projects them with this chunk on the new subspace.
+            shift = np.sqrt(n_seen * n_rows / total) * (self.mean_ - chunk_mean)
+            summary = np.vstack([
+                self.singular_values_.astype(np.float64)[:, None] * self.components_, shift,
+            ])
+            squares = self._squared_deviation + chunk_squares + float(shift @ shift)
+            self.mean_ = (self.mean_ * n_seen + chunk_mean * n_rows) / total
+        else:
+            summary = np.empty((0, X.shape[1]))
+            squares = chunk_squares
+            self.mean_ = chunk_mean
         self.n_samples_seen_ = total
+        self._squared_deviation = squares
+        # Read by _set_fitted_attributes once training ends, then dropped.
+        self._training_data = (X, chunk_mean, summary)
         with torch.no_grad():
             module.mean.copy_(torch.as_tensor(self.mean_))
+            # Training sees unwhitened codes; the encoder and decoder hold an
+            # orthonormal basis and its transpose after a fit, so resetting
+            # the scale leaves every reconstruction as it is.
+            module.code_scale.fill_(1.0)
 
     def _reconstruction_weight(self, X, *, resume, streaming):
         # The squared error is divided by the data's mean variance: the loss
@@ -234,13 +346,73 @@ class LinearAutoencoder(BaseAutoencoder):
         # codes are unaffected: they scale with the data, as PCA's do.
         if resume and streaming:
             return None
-        variance = _mean_variance(X, self.mean_)
+        variance = self._squared_deviation / (X.shape[0] * X.shape[1])  # X may be sparse
         return 1.0 / variance if variance > 0 else 1.0
 
     def _set_fitted_attributes(self, net):
         super()._set_fitted_attributes(net)
+        X, center, summary = self._training_data
+        del self._training_data
+        module = self.module_
+        self.n_components_ = module.n_components
         with torch.no_grad():
-            decoder = self.module_.decoder_weight().double().cpu().numpy()
-        U, _, Vt = np.linalg.svd(decoder, full_matrices=False)
-        U, _ = svd_flip(U, Vt, u_based_decision=False)
-        self.components_ = U.T
+            decoder = module.decoder_weight().double().cpu().numpy()
+        # The learned subspace is the decoder's column space; its orthonormal
+        # basis, rotated to the eigenvectors of the training data's
+        # covariance within it, gives PCA's components and variances once
+        # the subspace is PCA's. Only a k x k eigenproblem is solved.
+        basis, _ = np.linalg.qr(decoder)
+        scores = summary @ basis
+        gram = scores.T @ scores
+        for block in _float64_blocks(X):
+            scores = (block - center) @ basis
+            gram += scores.T @ scores
+        n_samples = self.n_samples_seen_
+        dof = max(n_samples - 1, 1)
+        variances, rotation = np.linalg.eigh(gram / dof)
+        order = np.argsort(variances)[::-1]
+        variances = np.clip(variances[order], 0.0, None)
+        components = (basis @ rotation[:, order]).T
+        # PCA's sign convention (svd_flip): each component's largest entry is
+        # positive, so codes of the same subspace have the same signs.
+        largest = components[np.arange(len(components)), np.argmax(np.abs(components), axis=1)]
+        components *= np.where(largest < 0, -1.0, 1.0)[:, None]
+        total_variance = self._squared_deviation / dof
+        rank = min(n_samples, X.shape[1])
+        dtype = X.dtype
+        self.components_ = components.astype(dtype)
+        self.explained_variance_ = variances.astype(dtype)
+        self.explained_variance_ratio_ = (
+            variances / total_variance if total_variance > 0 else np.zeros_like(variances)
+        ).astype(dtype)
+        self.singular_values_ = np.sqrt(variances * dof).astype(dtype)
+        self.noise_variance_ = dtype.type(
+            max(total_variance - variances.sum(), 0.0) / (rank - len(variances))
+            if rank > len(variances) else 0.0
+        )
+        # Codes are the coordinates on the ordered components, divided by
+        # their standard deviations when whitening (a direction without
+        # variance keeps scale 1, so that no code is infinite).
+        scale = np.sqrt(variances) if self.whiten else np.ones_like(variances)
+        module.load_basis(components, np.where(scale > 0, scale, 1.0))
+
+
+def _mean_and_squared_deviation(X):
+    """Per-feature mean of X and the sum of squared deviations from it, in float64."""
+    mean = np.zeros(X.shape[1])
+    for block in _float64_blocks(X):
+        mean += block.sum(axis=0)
+    mean /= X.shape[0]
+    squares = 0.0
+    for block in _float64_blocks(X):
+        deviation = block - mean
+        squares += float(np.einsum("ij,ij->", deviation, deviation))
+    return mean, squares
+
+
+def _float64_blocks(X):
+    """X's rows, block by block, as dense float64 arrays (X may be sparse)."""
+    for start in range(0, X.shape[0], _STATISTICS_CHUNK):
+        block = X[start : start + _STATISTICS_CHUNK]
+        block = block.toarray() if issparse(block) else block
+        yield np.asarray(block, dtype=np.float64)

@@ -38,6 +38,18 @@ def pretrain_layerwise(estimator, module, X, *, loss, penalties, epochs):
             net.partial_fit(codes, epochs=epochs)
         loss_curves.append(list(net.history[:, "train_loss"]))
         module.load_stage(depth, stage)
-        with torch.no_grad():
-            codes = stage.eval().encode(codes)
+        codes = _encode_in_chunks(stage.eval(), codes, device)
     return loss_curves
+
+
+# Rows encoded at a time between stages: sparse inputs are densified no
+# more than this many rows at once.
+_ENCODE_CHUNK = 8192
+
+
+def _encode_in_chunks(stage, rows, device):
+    with torch.no_grad():
+        return torch.cat([
+            stage.encode(rows[start : start + _ENCODE_CHUNK].to(device))
+            for start in range(0, len(rows), _ENCODE_CHUNK)
+        ])

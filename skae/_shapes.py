@@ -25,6 +25,8 @@ class StructuredInputMixin:
 
     _shape_param = None
     _shape_axes = ()
+    # Images and sequences come dense: a sparse matrix has no sample shape.
+    _accepted_sparse_formats = ()
     _shape_ndims = ()
 
     def _infer_shape(self, sample_dims):

@@ -16,14 +16,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.utils import check_random_state
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._compat import Interval, StrOptions
 from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
-from .exceptions import TrainingInterrupted, TrainingInterruptedWarning
+from ._rows import SparseRows, dense_block
 from ._runtime import SMALL_STEP_FLOPS, resolve_device, seeded, step_flops, torch_threads
+from .exceptions import TrainingInterrupted, TrainingInterruptedWarning
 from .nn import ReconstructionLoss
 
 OPTIMIZERS = {
@@ -36,6 +38,10 @@ OPTIMIZERS = {
 # Rows per forward pass at inference: bounds memory, never changes results.
 _INFERENCE_CHUNK = 8192
 
+# Sparse input is densified a chunk at a time; wide rows make chunks shorter
+# so that one densified chunk stays within this many bytes.
+_DENSIFIED_CHUNK_BYTES = 64 * 2**20
+
 # An epoch with at least this many batches gets a progress bar at verbose=1.
 _PROGRESS_BAR_MIN_BATCHES = 100
 
@@ -43,9 +49,10 @@ _PROGRESS_BAR_MIN_BATCHES = 100
 # share of the free memory; otherwise each batch is copied as it is used.
 _DEVICE_RESIDENT_SHARE = 0.25
 
-# Rows of the training data on which the loss of a model that learned
-# nothing is measured, the yardstick for divergence.
+# Rows (and at most this many values) of the training data on which the loss
+# of a model that learned nothing is measured, the yardstick for divergence.
 _REFERENCE_ROWS = 1024
+_REFERENCE_VALUES = 2**20
 
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
@@ -222,19 +229,19 @@ class TorchEstimatorMixin:
         with seeded(seed, device):
             if resume:
                 net = self.net_
-                self._update_training_settings(net, len(X), device, streaming=streaming)
+                self._update_training_settings(net, X.shape[0], device, streaming=streaming)
             else:
                 net = self._make_net(
                     self._build_module(X.shape[1]),
                     self._criterion(),
                     self._penalties(),
                     device,
-                    len(X),
+                    X.shape[0],
                     streaming=streaming,
                 )
                 self._fitted_architecture = self._architecture()
             X_tensor = self._to_training_tensor(X, torch.float32, device)
-            if device.type == "cuda":
+            if X_tensor.device.type == "cuda":
                 _check_finite(X_tensor)
             y_tensor = None if y is None else self._to_training_tensor(y, torch.int64, device)
             self._prepare_module(net.module_, X, resume=resume, streaming=streaming)
@@ -243,7 +250,8 @@ class TorchEstimatorMixin:
                 net.reconstruction_weight = weight
             callbacks = dict(net.callbacks_)
             callbacks["stop_on_divergence"].reference_loss = net.reference_loss(
-                X_tensor, y_tensor, n_rows=_REFERENCE_ROWS
+                X_tensor, y_tensor,
+                n_rows=max(1, min(_REFERENCE_ROWS, _REFERENCE_VALUES // X.shape[1])),
             )
             epochs_before = len(net.history)
             with torch_threads(self._thread_count(net.module_, device)):
@@ -323,7 +331,12 @@ class TorchEstimatorMixin:
 
     @staticmethod
     def _to_training_tensor(A, dtype, device):
-        """A tensor of A; on the CPU it shares A's memory when A already has ``dtype``."""
+        """A tensor of A; on the CPU it shares A's memory when A already has ``dtype``.
+
+        A scipy sparse A stays sparse on the host, its batches densified one by one.
+        """
+        if sparse.issparse(A):
+            return SparseRows(A)
         tensor = _read_only_tensor(
             np.ascontiguousarray(A, dtype=torch.empty((), dtype=dtype).numpy().dtype)
         )
@@ -483,19 +496,23 @@ class TorchEstimatorMixin:
         device = next(module.parameters()).device
         on_cuda = device.type == "cuda"
         with torch.inference_mode():
-            if len(A) <= _INFERENCE_CHUNK and not on_cuda:
+            n_rows = A.shape[0]
+            chunk_rows = _INFERENCE_CHUNK
+            if sparse.issparse(A):
+                row_bytes = A.shape[1] * dtype.itemsize
+                chunk_rows = max(1, min(chunk_rows, _DENSIFIED_CHUNK_BYTES // row_bytes))
+            if n_rows <= chunk_rows and not on_cuda:
                 # One chunk: the result is the output, with no copy into it.
-                chunk = _read_only_tensor(np.ascontiguousarray(A))
-                return fn(module, chunk).numpy()
+                return fn(module, _read_only_tensor(dense_block(A))).numpy()
             out = None
-            for start in range(0, len(A), _INFERENCE_CHUNK):
-                chunk = _read_only_tensor(np.ascontiguousarray(A[start : start + _INFERENCE_CHUNK]))
+            for start in range(0, n_rows, chunk_rows):
+                chunk = _read_only_tensor(dense_block(A[start : start + chunk_rows]))
                 chunk = chunk.to(device, non_blocking=True)
                 if on_cuda:
                     _check_finite(chunk)
                 result = fn(module, chunk).cpu().numpy()
                 if out is None:
-                    out = np.empty((len(A), *result.shape[1:]), dtype=dtype)
+                    out = np.empty((n_rows, *result.shape[1:]), dtype=dtype)
                 out[start : start + len(result)] = result
         return out
 

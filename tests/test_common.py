@@ -156,7 +156,6 @@ def test_transform_before_fit_raises(estimator_class, blobs):
     [
         (np.array([[1.0, np.nan], [0.0, 1.0]]), ValueError, "NaN"),
         (np.array([[1.0, np.inf], [0.0, 1.0]]), ValueError, "infinity"),
-        (sparse.csr_matrix(np.eye(4)), TypeError, "dense data is required"),
         ([["a", "b"], ["c", "d"]], ValueError, "could not convert|dtype"),
         (np.empty((0, 3)), ValueError, "0 sample"),
         (np.arange(5.0), ValueError, "Expected 2D"),
@@ -167,6 +166,23 @@ def test_bad_input_is_rejected_before_training(estimator_class, bad_X, error, ma
     with pytest.raises(error, match=match):
         est.fit(bad_X)
     assert not hasattr(est, "net_")
+
+
+@each_estimator
+def test_sparse_input_is_densified_per_batch_or_refused(estimator_class, blobs):
+    est = small(estimator_class)
+    if not est._accepted_sparse_formats:
+        with pytest.raises(TypeError, match="dense data is required"):
+            est.fit(sparse.csr_matrix(blobs))
+        assert not hasattr(est, "net_")
+        return
+    dense = small(estimator_class).fit(blobs)
+    est.fit(sparse.csr_matrix(blobs))
+    # The same seed on the same rows trains the same model.
+    assert_allclose(est.transform(blobs), dense.transform(blobs), rtol=1e-5, atol=1e-6)
+    for matrix in (sparse.csr_matrix(blobs), sparse.csc_matrix(blobs)):
+        assert_allclose(est.transform(matrix), est.transform(blobs), rtol=1e-12, atol=0)
+        assert_allclose(est.score_samples(matrix), est.score_samples(blobs), rtol=1e-12)
 
 
 @each_estimator

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.linalg import subspace_angles
+from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
 
 from skae import LinearAutoencoder
@@ -20,6 +21,50 @@ def test_default_settings_reach_pca_error_on_digits(digits, n_components):
     pca = PCA(n_components).fit(X)
     ae = LinearAutoencoder(n_components, random_state=0, device="cpu").fit(X)
     assert reconstruction_mse(ae, X) <= 1.02 * reconstruction_mse(pca, X)
+
+
+@pytest.mark.parametrize("n_components", [2, 3])
+def test_default_budget_reaches_pca_error_on_150_rows(n_components):
+    # Counted in epochs alone (100 at batch 64: 300 steps), the budget left
+    # 1.7x and 5.7x PCA's error here; "auto" gives small data 3000 steps.
+    X = load_iris().data
+    pca = PCA(n_components).fit(X)
+    ae = LinearAutoencoder(n_components, random_state=0, device="cpu").fit(X)
+    assert ae.n_iter_ == 1000
+    assert reconstruction_mse(ae, X) <= 1.01 * reconstruction_mse(pca, X)
+
+
+def test_wide_data_matches_pca_on_new_rows():
+    # 15 rows of 100 features: the trained encoder keeps random weights in
+    # the 85 directions no row reaches, which add noise to new rows' codes
+    # (about 1.6x PCA's held-out error before); the fitted encoder projects
+    # orthogonally onto the learned subspace instead.
+    rng = np.random.RandomState(0)
+    basis = np.linalg.qr(rng.normal(size=(100, 5)))[0]
+
+    def draw(n_rows):
+        signal = rng.normal(size=(n_rows, 5)) * [5.0, 4.0, 3.0, 2.0, 1.5]
+        return signal @ basis.T + 0.3 * rng.normal(size=(n_rows, 100))
+
+    X, X_new = draw(15), draw(300)
+    pca = PCA(5).fit(X)
+    ae = LinearAutoencoder(5, random_state=0, device="cpu").fit(X)
+    assert reconstruction_mse(ae, X) <= 1.01 * reconstruction_mse(pca, X)
+    assert reconstruction_mse(ae, X_new) <= 1.01 * reconstruction_mse(pca, X_new)
+
+
+@pytest.mark.parametrize(
+    "settings, n_rows, epochs",
+    [
+        ({}, 1797, 104),  # 29 batches an epoch: 3000 steps need 104 epochs
+        ({}, 20000, 100),  # large data: 100 epochs, as before
+        ({"max_epochs": 7}, 150, 7),  # a number is a number
+        ({"early_stopping": True, "batch_size": 10}, 100, 334),  # 90 rows train
+    ],
+)
+def test_auto_max_epochs_counts_steps_on_small_data(settings, n_rows, epochs):
+    ae = LinearAutoencoder(**settings)
+    assert ae._resolved_max_epochs(n_rows) == epochs
 
 
 def test_learns_the_principal_subspace_when_the_spectrum_has_a_gap():

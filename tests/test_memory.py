@@ -62,3 +62,38 @@ def test_a_full_copy_counts_as_one_byte_per_byte():
     # The sampler sees an allocation made inside the call.
     ratio, detail = added_per_input_byte("X.copy()")
     assert 0.95 <= ratio <= 1.05, detail
+
+
+SPARSE_CHILD = """
+import numpy as np
+from scipy import sparse
+from benchmarks.memory import PeakMemory
+from skae import Autoencoder
+
+# 10,000 x 20,000 with 0.02 % non-zeros: 800 MB as a dense float32 array.
+X = sparse.random(10_000, 20_000, density=2e-4, format="csr", dtype=np.float32,
+                  random_state=0)
+est = Autoencoder(8, hidden_layer_sizes=(16,), max_epochs=1, batch_size=64,
+                  device="cpu", random_state=0)
+est.fit(X[:512])  # warm-up: one-time allocations are not the point
+with PeakMemory() as fit_memory:
+    est.fit(X)
+with PeakMemory() as transform_memory:
+    est.transform(X)
+print(fit_memory.added, transform_memory.added)
+"""
+
+
+def test_sparse_input_is_never_densified_whole():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", SPARSE_CHILD], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    fit_added, transform_added = map(int, result.stdout.split())
+    dense_bytes = 10_000 * 20_000 * 4
+    # Batches of 64 rows (5 MB dense) and inference chunks of at most 64 MB,
+    # each far below the 800 MB of the whole matrix densified.
+    assert fit_added < 0.15 * dense_bytes, f"fit added {fit_added / 1e6:.0f} MB"
+    assert transform_added < 0.25 * dense_bytes, f"transform added {transform_added / 1e6:.0f} MB"

@@ -194,10 +194,12 @@ class DenseAutoencoderModule(nn.Module):
 class LinearAutoencoderModule(DenseAutoencoderModule):
     """An undercomplete linear autoencoder on centred data.
 
-    No biases and no activations: the encoder is ``W_e (x - mean)`` and the
-    decoder ``W_d z + mean``. Minimising the squared error makes the column
-    space of ``W_d`` the principal subspace. ``mean`` is a buffer set from
-    the data, not a learned parameter, as PCA's ``mean_`` is.
+    No biases and no activations: the encoder is ``W_e (x - mean) / scale``
+    and the decoder ``W_d (z * scale) + mean``. Minimising the squared error
+    makes the column space of ``W_d`` the principal subspace. ``mean`` is a
+    buffer set from the data, not a learned parameter, as PCA's ``mean_``
+    is; ``code_scale`` is a buffer of ones that whitening sets to the codes'
+    standard deviations (it cancels out of every reconstruction).
     """
 
     def __init__(self, n_features, n_components, *, tied_weights=False):
@@ -209,15 +211,31 @@ class LinearAutoencoderModule(DenseAutoencoderModule):
             bias=False,
         )
         self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("code_scale", torch.ones(n_components))
 
     def encode(self, x):
-        return super().encode(x - self.mean)
+        return super().encode(x - self.mean) / self.code_scale
 
     def decode(self, z):
-        return super().decode(z) + self.mean
+        return super().decode(z * self.code_scale) + self.mean
 
     def decoder_weight(self):
         """The (n_features, n_components) matrix that maps codes to inputs."""
         if self.tied_weights:
             return self.encoder_layers[0].weight.t()
         return self.decoder_layers[0].weight
+
+    @torch.no_grad()
+    def load_basis(self, components, code_scale):
+        """Encode by orthogonal projection on the rows of ``components``, and decode back.
+
+        Sets the encoder to ``components`` (n_components, n_features), with
+        orthonormal rows, the decoder to its transpose and ``code_scale``;
+        the reconstruction is then the orthogonal projection on their span.
+        """
+        components = torch.as_tensor(components)
+        weight = self.encoder_layers[0].weight
+        weight.copy_(components.to(weight))
+        if not self.tied_weights:
+            self.decoder_layers[0].weight.copy_(components.t().to(weight))
+        self.code_scale.copy_(torch.as_tensor(code_scale).to(self.code_scale))
