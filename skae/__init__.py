@@ -5,6 +5,7 @@ from ._convolutional import ConvolutionalAutoencoder
 from ._dense import Autoencoder
 from ._denoising import DenoisingAutoencoder
 from ._linear import LinearAutoencoder
+from ._outlier import AutoencoderOutlierDetector
 from ._recurrent import RecurrentAutoencoder
 from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
@@ -18,6 +19,7 @@ from .exceptions import (
 __all__ = [
     "Autoencoder",
     "AutoencoderClassifier",
+    "AutoencoderOutlierDetector",
     "ConvolutionalAutoencoder",
     "DenoisingAutoencoder",
     "LinearAutoencoder",

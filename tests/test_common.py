@@ -6,6 +6,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skae import (
     Autoencoder,
     AutoencoderClassifier,
+    AutoencoderOutlierDetector,
     ConvolutionalAutoencoder,
     DenoisingAutoencoder,
     LinearAutoencoder,
@@ -29,6 +30,7 @@ CHECKED_ESTIMATORS = [
         max_epochs=60,
         device="cpu",
     ),
+    AutoencoderOutlierDetector(Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=5, device="cpu")),
 ]
 
 
