@@ -62,7 +62,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install \"skae[onnx]\"."
     ) from exc
 
+import io
+import warnings
+
 import numpy as np
+import onnx
+import torch
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._dense import Autoencoder
@@ -73,7 +79,7 @@ from ._sparse import SparseAutoencoder
 from ._variational import VariationalAutoencoder
 from .nn import LinearAutoencoderModule, VariationalAutoencoderModule
 
-__all__ = ["DENSE_ESTIMATORS", "register_converters"]
+__all__ = ["DENSE_ESTIMATORS", "export_module", "register_converters"]
 
 DENSE_ESTIMATORS = (
     LinearAutoencoder,
@@ -254,3 +260,57 @@ def register_converters():
 
 
 register_converters()
+
+
+class _Method(nn.Module):
+    """One of a module's contract methods as a forward pass, for torch.onnx."""
+
+    def __init__(self, module, method):
+        super().__init__()
+        self.module = module
+        self.method = method
+
+    def forward(self, x):
+        return getattr(self.module, self.method)(x)
+
+
+def export_module(estimator, *, method="transform", opset_version=17):
+    """An ONNX model of a fitted estimator's ``transform`` or ``inverse_transform``.
+
+    For the estimators skl2onnx has no converter for here
+    (:class:`~skae.ConvolutionalAutoencoder`, :class:`~skae.RecurrentAutoencoder`),
+    the torch module's ``encode`` (or ``decode``) is exported with
+    ``torch.onnx`` instead; any skae autoencoder works. The graph takes flat
+    float32 rows named ``X``, any number of them, and returns the codes (or
+    the reconstructions) as ``Y``. It is a model of its own, not a step of a
+    converted pipeline.
+
+    Parameters
+    ----------
+    estimator : fitted skae autoencoder
+    method : {"transform", "inverse_transform"}, default="transform"
+    opset_version : int, default=17
+
+    Returns
+    -------
+    onnx.ModelProto
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}; got {method!r}.")
+    check_is_fitted(estimator)
+    module = estimator.module_
+    width = module.n_features if method == "transform" else module.n_components
+    device = next(module.parameters()).device
+    example = torch.zeros((2, width), dtype=torch.float32, device=device)
+    wrapped = _Method(module, "encode" if method == "transform" else "decode").eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # torch.onnx's notes on its exporters are no news to the caller.
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapped, (example,), buffer, input_names=["X"], output_names=["Y"],
+                dynamic_axes={"X": {0: "n_samples"}, "Y": {0: "n_samples"}},
+                opset_version=opset_version, dynamo=False,
+            )
+    return onnx.load_model_from_string(buffer.getvalue())

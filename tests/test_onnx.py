@@ -16,6 +16,7 @@ from skae import (  # noqa: E402
     AutoencoderOutlierDetector,
     ConvolutionalAutoencoder,
     LinearAutoencoder,
+    RecurrentAutoencoder,
     SparseAutoencoder,
     VariationalAutoencoder,
 )
@@ -136,3 +137,33 @@ def test_unsupported_estimators_raise_clearly(split, blobs):
     # No converter is registered for it: skl2onnx says so by the class name.
     with pytest.raises(RuntimeError, match="ConvolutionalAutoencoder"):
         skl2onnx.to_onnx(conv, X_train[:1].astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        ConvolutionalAutoencoder(6, channels=(4, 8), max_epochs=2, random_state=0,
+                                      device="cpu"),
+        RecurrentAutoencoder(6, hidden_size=8, sequence_shape=(8, 8), cell="gru",
+                                  max_epochs=2, random_state=0, device="cpu"),
+        RecurrentAutoencoder(6, hidden_size=8, sequence_shape=(8, 8), cell="lstm",
+                                  max_epochs=2, random_state=0, device="cpu"),
+    ],
+    ids=["conv", "gru", "lstm"],
+)
+def test_structured_models_export_through_torch_onnx(estimator, digits):
+    X = digits[0].astype(np.float32)
+    estimator.fit(X[:1200])
+    held_out = X[1200:]
+    for method, rows, expected in [
+        ("transform", held_out, estimator.transform(held_out)),
+        ("inverse_transform", estimator.transform(held_out), None),
+    ]:
+        if expected is None:
+            expected = estimator.inverse_transform(rows)
+        model = skae_onnx.export_module(estimator, method=method)
+        session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                               providers=["CPUExecutionProvider"])
+        (output,) = session.run(None, {"X": rows})
+        assert output.shape == expected.shape
+        assert np.abs(output - expected).max() < 1e-5

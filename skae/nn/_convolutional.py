@@ -99,11 +99,12 @@ class ConvolutionalAutoencoderModule(nn.Module):
         self.corruption = corruption if corruption is not None else nn.Identity()
 
     def encode(self, x):
-        images = x.reshape(len(x), *self.image_shape)
+        # -1, not len(x): an exported graph must take any number of rows.
+        images = x.reshape(-1, *self.image_shape)
         return self.to_code(self.encoder(images).flatten(1))
 
     def decode(self, z):
-        bottleneck = self.from_code(z).reshape(len(z), *self.bottleneck_shape)
+        bottleneck = self.from_code(z).reshape(-1, *self.bottleneck_shape)
         return self.decoder(bottleneck).flatten(1)
 
     def forward(self, x):

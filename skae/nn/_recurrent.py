@@ -51,7 +51,8 @@ class RecurrentAutoencoderModule(nn.Module):
         self.corruption = corruption if corruption is not None else nn.Identity()
 
     def encode(self, x):
-        sequences = x.reshape(len(x), *self.sequence_shape)
+        # -1, not len(x): an exported graph must take any number of rows.
+        sequences = x.reshape(-1, *self.sequence_shape)
         _, state = self.encoder_rnn(sequences)
         final_hidden = state[0] if isinstance(state, tuple) else state
         return self.to_code(final_hidden[-1])
