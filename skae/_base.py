@@ -183,7 +183,9 @@ class BaseAutoencoder(
         resume = self.warm_start and hasattr(self, "net_")
         X = self._validate_training_X(X, reset=not resume)
         self._check_scale(X)
-        return self._train(X, epochs=self.max_epochs, resume=resume, streaming=False)
+        return self._train(
+            X, epochs=self._epoch_budget(X.shape[0]), resume=resume, streaming=False
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_failure

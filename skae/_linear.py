@@ -5,8 +5,6 @@ from numbers import Integral
 import numpy as np
 import torch
 from scipy.sparse import issparse
-from skorch.callbacks import LRScheduler
-from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions
@@ -253,33 +251,13 @@ class LinearAutoencoder(BaseAutoencoder):
     # is, so a continued fit may switch it.
     _training_parameters = BaseAutoencoder._training_parameters | {"whiten"}
 
-    def _resolved_max_epochs(self, n_samples):
+    def _epoch_budget(self, n_samples):
         if self.max_epochs != "auto":
             return self.max_epochs
         if self.early_stopping:
             n_samples -= int(np.ceil(self.validation_fraction * n_samples))
         batches_per_epoch = max(1, int(np.ceil(n_samples / self.batch_size)))
         return max(_AUTO_EPOCHS, int(np.ceil(_AUTO_MIN_STEPS / batches_per_epoch)))
-
-    def _train(self, X, y=None, *, epochs, resume, streaming):
-        # fit passes max_epochs, which may be "auto"; partial_fit one epoch.
-        if not streaming:
-            epochs = self._resolved_max_epochs(X.shape[0])
-        return super()._train(X, y, epochs=epochs, resume=resume, streaming=streaming)
-
-    def _loop_settings(self, n_samples, device, *, streaming):
-        settings = super()._loop_settings(n_samples, device, streaming=streaming)
-        if self.max_epochs == "auto":
-            # The cosine schedule anneals over the epochs actually run.
-            epochs = self._resolved_max_epochs(n_samples)
-            settings["max_epochs"] = epochs
-            settings["callbacks"] = [
-                ("learning_rate_schedule",
-                 LRScheduler(CosineAnnealingLR, T_max=epochs, last_epoch=-1))
-                if isinstance(item, tuple) and item[0] == "learning_rate_schedule" else item
-                for item in settings["callbacks"]
-            ]
-        return settings
 
     def _check_scale(self, X):
         """Nothing to check: the loss is divided by the data's variance."""

@@ -197,6 +197,10 @@ class TorchEstimatorMixin:
     def _prepare_module(self, module, X, *, resume, streaming):
         """Set data-dependent module state before a round of training."""
 
+    def _epoch_budget(self, n_samples):
+        """Epochs a fit trains for at most: ``max_epochs``, resolved if need be."""
+        return self.max_epochs
+
     def _reconstruction_weight(self, X, *, resume, streaming):
         """Weight of the criterion in the loss; None keeps the net's current one."""
         return None if resume else 1.0
@@ -395,7 +399,9 @@ class TorchEstimatorMixin:
             callbacks.append(
                 (
                     "learning_rate_schedule",
-                    LRScheduler(CosineAnnealingLR, T_max=self.max_epochs, last_epoch=-1),
+                    LRScheduler(
+                        CosineAnnealingLR, T_max=self._epoch_budget(n_samples), last_epoch=-1
+                    ),
                 )
             )
         if self.verbose and n_samples / self.batch_size >= _PROGRESS_BAR_MIN_BATCHES:
@@ -451,7 +457,7 @@ class TorchEstimatorMixin:
         return dict(
             precision=self.precision if device.type == "cuda" else "float32",
             batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
+            max_epochs=self._epoch_budget(n_samples),
             validation_fraction=(
                 self.validation_fraction if self.early_stopping and not streaming else None
             ),

@@ -64,7 +64,7 @@ def test_wide_data_matches_pca_on_new_rows():
 )
 def test_auto_max_epochs_counts_steps_on_small_data(settings, n_rows, epochs):
     ae = LinearAutoencoder(**settings)
-    assert ae._resolved_max_epochs(n_rows) == epochs
+    assert ae._epoch_budget(n_rows) == epochs
 
 
 def test_learns_the_principal_subspace_when_the_spectrum_has_a_gap():
@@ -124,3 +124,11 @@ def test_cosine_schedule_runs_every_epoch_where_a_plateau_would_stop(digits):
     cosine = LinearAutoencoder(learning_rate_schedule="cosine", **impatient).fit(X)
     assert constant.n_iter_ < 30
     assert cosine.n_iter_ == 30
+
+
+def test_the_cosine_schedule_anneals_over_the_resolved_budget():
+    X = np.random.RandomState(0).normal(size=(150, 4))
+    ae = LinearAutoencoder(2, random_state=0, device="cpu").fit(X)
+    assert ae.n_iter_ == ae._epoch_budget(150) == 1000
+    # Annealed to zero at the last epoch, not cut off midway or run past it.
+    assert ae.net_.optimizer_.param_groups[0]["lr"] < 1e-6 * ae.learning_rate
