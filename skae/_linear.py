@@ -4,10 +4,10 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from scipy.sparse import issparse
 
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions
+from ._rows import dense_block
 from .nn import LinearAutoencoderModule
 
 
@@ -391,6 +391,4 @@ def _mean_and_squared_deviation(X):
 def _float64_blocks(X):
     """X's rows, block by block, as dense float64 arrays (X may be sparse)."""
     for start in range(0, X.shape[0], _STATISTICS_CHUNK):
-        block = X[start : start + _STATISTICS_CHUNK]
-        block = block.toarray() if issparse(block) else block
-        yield np.asarray(block, dtype=np.float64)
+        yield dense_block(X[start : start + _STATISTICS_CHUNK]).astype(np.float64, copy=False)

@@ -89,7 +89,7 @@ class _NetState:
         self.attributes = dict(vars(net))
         self.n_epochs = len(net.history)
         self.module = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
-        self.optimizer = _cloned(net.optimizer_.state_dict())
+        self.optimizer = copy.deepcopy(net.optimizer_.state_dict())
 
     def restore(self):
         net = self.net
@@ -98,16 +98,6 @@ class _NetState:
         del net.history[self.n_epochs :]
         net.module_.load_state_dict(self.module)
         net.optimizer_.load_state_dict(self.optimizer)
-
-
-def _cloned(state):
-    if isinstance(state, torch.Tensor):
-        return state.detach().clone()
-    if isinstance(state, dict):
-        return {k: _cloned(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_cloned(v) for v in state)
-    return state
 
 
 def restore_on_failure(fit_method):
