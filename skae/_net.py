@@ -21,10 +21,11 @@ import math
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring, PrintLog
+from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring
 from skorch.utils import TeeGenerator
 
 from ._captured import CapturedTrainStep, capture_unsupported_reason, precision_settings
+from ._feedback import EpochTable
 from ._runtime import watch_interrupts
 from .exceptions import TrainingDivergedError
 from .nn import AutoencoderOutput
@@ -237,7 +238,7 @@ class AutoencoderNet(NeuralNet):
             ("epoch_timer", EpochTimer()),
             ("train_loss", EpochLossScoring(name="train_loss", on_train=True)),
             ("valid_loss", EpochLossScoring(name="valid_loss")),
-            ("print_log", PrintLog()),
+            ("print_log", EpochTable()),
         ]
 
     def initialize_callbacks(self):

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from scipy import sparse
 from sklearn.utils import check_random_state
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._compat import Interval, StrOptions
+from ._feedback import EpochProgressBar, close_progress_bars, warn_if_not_converged
 from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
 from ._rows import SparseRows, dense_block
 from ._runtime import SMALL_STEP_FLOPS, resolve_device, seeded, step_flops, torch_threads
@@ -41,9 +42,6 @@ _INFERENCE_CHUNK = 8192
 # Sparse input is densified a chunk at a time; wide rows make chunks shorter
 # so that one densified chunk stays within this many bytes.
 _DENSIFIED_CHUNK_BYTES = 64 * 2**20
-
-# An epoch with at least this many batches gets a progress bar at verbose=1.
-_PROGRESS_BAR_MIN_BATCHES = 100
 
 # Data on a CUDA device is copied there once when it takes at most this
 # share of the free memory; otherwise each batch is copied as it is used.
@@ -256,8 +254,11 @@ class TorchEstimatorMixin:
                                           interrupt)
                 finally:
                     _drop_weight_snapshots(net)
+                    close_progress_bars(net)
         net.module_.eval()
         self._set_fitted_attributes(net)
+        if not streaming:
+            warn_if_not_converged(self, net, len(net.history) - epochs_before, epochs)
         return self
 
     def _keep_last_epoch(self, net, last_epoch, epochs_before, interrupt):
@@ -394,8 +395,8 @@ class TorchEstimatorMixin:
                     ),
                 )
             )
-        if self.verbose and n_samples / self.batch_size >= _PROGRESS_BAR_MIN_BATCHES:
-            callbacks.append(("progress_bar", ProgressBar(postfix_keys=[])))
+        if self.verbose and not streaming:
+            callbacks.append(("progress_bar", EpochProgressBar(self._epoch_budget(n_samples))))
         return callbacks + list(self.callbacks or [])
 
     def _make_net(self, module, criterion, penalties, device, n_samples, *, streaming):

@@ -151,11 +151,11 @@ def test_exploding_loss_stops_with_a_clear_error(digits):
     assert not hasattr(ae, "net_")
 
 
-def test_verbose_logs_per_epoch_and_silence_otherwise(digits, capsys):
+def test_verbose_2_logs_per_epoch_and_silence_otherwise(digits, capsys):
     X, _ = digits
     Autoencoder(8, hidden_layer_sizes=(16,), max_epochs=2, device="cpu").fit(X)
-    assert capsys.readouterr().out == ""
-    Autoencoder(8, hidden_layer_sizes=(16,), max_epochs=2, verbose=1, device="cpu").fit(X)
+    assert capsys.readouterr() == ("", "")
+    Autoencoder(8, hidden_layer_sizes=(16,), max_epochs=2, verbose=2, device="cpu").fit(X)
     out = capsys.readouterr().out
     assert "train_loss" in out and "epoch" in out
 

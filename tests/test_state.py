@@ -340,7 +340,7 @@ def test_nonlinear_autoencoders_warn_about_badly_scaled_data(scale, warns, digit
 
 def test_skorch_print_log_marks_the_best_epochs(digits, capsys):
     X, _ = digits
-    small_ae(verbose=1).fit(X)
+    small_ae(verbose=2).fit(X)
     log = capsys.readouterr().out
     # PrintLog colours a loss that is the best so far.
     assert "train_loss" in log and "\x1b[36m" in log
