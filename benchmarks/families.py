@@ -52,12 +52,15 @@ def run(data, *, code_size=16, epochs=50, random_state=0):
             "result": f"{_mse(_reconstruct(estimator, X_test), X_test):.4f}",
             "baseline": f"mean predictor {mean_mse:.4f}",
         })
-    figures["reconstructions"] = [
-        ("original", X_test[:10]),
-        ("PCA", _reconstruct(pca, X_test[:10])),
-        ("dense AE", _reconstruct(dense, X_test[:10])),
-        ("conv AE", _reconstruct(conv, X_test[:10])),
+    figures["reconstructions"] = [("original", X_test[:10])] + [
+        (f"{name}\n{code_size} codes\nMSE {_mse(_reconstruct(estimator, X_test), X_test):.4f}",
+         _reconstruct(estimator, X_test[:10]))
+        for name, estimator in [("PCA", pca), ("dense AE", dense), ("conv AE", conv)]
     ]
+    figures["reconstructions_title"] = (
+        f"{data.name}: held-out test images (top) and their reconstructions; "
+        "MSE over all test images"
+    )
 
     denoising = DenoisingAutoencoder(code_size * 2, noise_level=NOISE_LEVEL,
                                      **dense_settings).fit(X_train)
@@ -69,8 +72,16 @@ def run(data, *, code_size=16, epochs=50, random_state=0):
         "result": f"denoised {_mse(denoised, X_test):.4f}",
         "baseline": f"noisy input {_mse(X_noisy, X_test):.4f}",
     })
-    figures["denoising"] = [("clean", X_test[:10]), ("noisy", np.clip(X_noisy[:10], 0, 1)),
-                            ("denoised", denoised[:10])]
+    figures["denoising"] = [
+        ("clean", X_test[:10]),
+        (f"noisy, sd {NOISE_LEVEL}\nshown clipped\nto [0, 1]\nMSE {_mse(X_noisy, X_test):.4f}",
+         np.clip(X_noisy[:10], 0, 1)),
+        (f"denoised\n{code_size * 2} codes\nMSE {_mse(denoised, X_test):.4f}", denoised[:10]),
+    ]
+    figures["denoising_title"] = (
+        f"{data.name}: DenoisingAutoencoder on held-out images with Gaussian noise; "
+        "MSE to the clean images, over all test images"
+    )
 
     sparse_settings = dict(sparsity_target=0.05, **dense_settings)
     sparse = SparseAutoencoder(64, sparsity_weight=0.5, **sparse_settings).fit(X_train)
@@ -93,6 +104,10 @@ def run(data, *, code_size=16, epochs=50, random_state=0):
         "baseline": f"shuffled-pixel images {vae.score(shuffled):.4f}",
     })
     figures["vae_samples"] = vae.sample(20, random_state=random_state)
+    figures["vae_samples_title"] = (
+        f"VariationalAutoencoder (8 codes) trained on {data.name}: 20 images decoded "
+        "from draws of its prior N(0, I)"
+    )
 
     labelled = rng.uniform(size=len(X_train)) < 0.1
     y_partial = np.where(labelled, data.y_train, -1)
@@ -117,12 +132,14 @@ def save_figures(figures, image_shape, out_dir):
     paths = {}
     for name in ("reconstructions", "denoising"):
         labels, images = zip(*figures[name])
-        fig, _ = plot_image_rows(images, image_shape, labels)
+        fig, _ = plot_image_rows(images, image_shape, labels, title=figures[f"{name}_title"])
         paths[name] = out_dir / f"{name}.png"
         fig.savefig(paths[name], dpi=100, bbox_inches="tight")
         plt.close(fig)
     samples = figures["vae_samples"]
-    fig, _ = plot_image_rows([samples[:10], samples[10:]], image_shape, ["", ""])
+    fig, _ = plot_image_rows([samples[:10], samples[10:]], image_shape,
+                             ["samples\n1-10", "samples\n11-20"],
+                             title=figures["vae_samples_title"])
     paths["vae_samples"] = out_dir / "vae_samples.png"
     fig.savefig(paths["vae_samples"], dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -63,7 +63,7 @@ def compare(X_train, X_test, n_components_grid, *, nonlinear_epochs=200, random_
     return rows
 
 
-def plot(rows, path):
+def plot(rows, path, dataset):
     import matplotlib.pyplot as plt
 
     ks = [row["n_components"] for row in rows]
@@ -75,7 +75,8 @@ def plot(rows, path):
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_xlabel("n_components")
     ax.set_ylabel("held-out reconstruction MSE")
-    ax.legend()
+    ax.set_title(f"{dataset}: held-out error against code size", fontsize=10)
+    ax.legend(title="reducer")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

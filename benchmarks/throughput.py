@@ -5,8 +5,15 @@ activation, Adam at the same learning rate, same batch size, same epochs)
 on the same data, in the same process. Each contender gets one untimed
 warm-up run; then the contenders take turns, ``repeats`` rounds, so that a
 slow spell of a shared machine hits them alike. Times are medians.
+
+Each contender reports the threads it computed on: torch's intra-op threads
+while it trained (skae picks one thread for steps too small to split), or
+the BLAS threads numpy uses for scikit-learn. Two hand-written loops set the
+yardstick: the one most users write (torch's default threads, default Adam)
+and the one an expert writes for a small net (one thread, fused Adam).
 """
 
+import contextlib
 import time
 import warnings
 from dataclasses import dataclass
@@ -16,6 +23,8 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from skorch import NeuralNetRegressor
+from skorch.callbacks import Callback
+from threadpoolctl import threadpool_info
 from torch import nn
 
 from skae import Autoencoder
@@ -45,12 +54,21 @@ def _torch_mlp(n_features, workload):
     return nn.Sequential(*layers)
 
 
-def hand_written_loop(workload, seed):
-    """The loop a user writes: randperm + slicing, default Adam, MSE."""
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _loop(workload, seed, *, fused):
     torch.manual_seed(seed)
     X = torch.as_tensor(workload.X, dtype=torch.float32)
     model = _torch_mlp(X.shape[1], workload)
-    optimizer = torch.optim.Adam(model.parameters(), lr=workload.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=workload.learning_rate, fused=fused)
     loss_fn = nn.MSELoss()
     for _ in range(workload.max_epochs):
         order = torch.randperm(len(X))
@@ -61,6 +79,17 @@ def hand_written_loop(workload, seed):
             loss.backward()
             optimizer.step()
     return model
+
+
+def hand_written_loop(workload, seed):
+    """The loop a user writes: randperm + slicing, default Adam, MSE, torch's threads."""
+    return _loop(workload, seed, fused=False), torch.get_num_threads()
+
+
+def expert_loop(workload, seed):
+    """The same loop on one thread with fused Adam, as an expert runs a small net."""
+    with torch_threads(1):
+        return _loop(workload, seed, fused=True), 1
 
 
 def skorch_default(workload, seed):
@@ -76,7 +105,7 @@ def skorch_default(workload, seed):
         train_split=None,
         verbose=0,
     )
-    return net.fit(X, X)
+    return net.fit(X, X), torch.get_num_threads()
 
 
 def sklearn_mlp(workload, seed):
@@ -97,50 +126,74 @@ def sklearn_mlp(workload, seed):
     with warnings.catch_warnings():
         # Every contender runs the same fixed epochs, converged or not.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return mlp.fit(workload.X, workload.X)
+        return mlp.fit(workload.X, workload.X), _blas_threads()
+
+
+def _blas_threads():
+    return max((pool["num_threads"] for pool in threadpool_info()
+                if pool["user_api"] == "blas"), default=1)
+
+
+class _ThreadProbe(Callback):
+    """Records the torch threads in force while the net trains."""
+
+    def on_epoch_end(self, net, **kwargs):
+        self.threads_ = torch.get_num_threads()
 
 
 def skae_autoencoder(workload, seed):
     """skae's Autoencoder with the workload's settings, no early stop."""
-    return Autoencoder(
-        workload.n_components,
-        hidden_layer_sizes=workload.hidden_layer_sizes,
-        batch_size=workload.batch_size,
-        max_epochs=workload.max_epochs,
-        learning_rate=workload.learning_rate,
-        n_iter_no_change=workload.max_epochs + 1,
-        device="cpu",
-        random_state=seed,
-    ).fit(workload.X)
+    probe = _ThreadProbe()
+    with warnings.catch_warnings():
+        # Every contender runs the same fixed epochs, converged or not.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ae = Autoencoder(
+            workload.n_components,
+            hidden_layer_sizes=workload.hidden_layer_sizes,
+            batch_size=workload.batch_size,
+            max_epochs=workload.max_epochs,
+            learning_rate=workload.learning_rate,
+            n_iter_no_change=workload.max_epochs + 1,
+            device="cpu",
+            random_state=seed,
+            callbacks=[probe],
+        ).fit(workload.X)
+    return ae, probe.threads_
 
+
+LOOP = "hand-written PyTorch loop"
+EXPERT_LOOP = "hand-written loop, 1 thread, fused Adam"
 
 CONTENDERS = {
     "skae Autoencoder": skae_autoencoder,
-    "hand-written PyTorch loop": hand_written_loop,
+    LOOP: hand_written_loop,
+    EXPERT_LOOP: expert_loop,
     "skorch NeuralNetRegressor": skorch_default,
     "sklearn MLPRegressor": sklearn_mlp,
 }
 
 
 def measure(workload, repeats=3, contenders=CONTENDERS):
-    """Seconds per fit for each contender, and samples/s and ratio to the loop."""
+    """Seconds per fit for each contender, its threads, and ratios to both loops."""
     for train in contenders.values():
         train(workload, seed=0)  # warm-up: imports, allocator, kernels
     times = {name: [] for name in contenders}
+    threads = {}
     for repeat in range(repeats):
         for name, train in contenders.items():
             start = time.perf_counter()
-            train(workload, seed=repeat + 1)
+            _, threads[name] = train(workload, seed=repeat + 1)
             times[name].append(time.perf_counter() - start)
     seconds = {name: float(np.median(t)) for name, t in times.items()}
-    reference = seconds["hand-written PyTorch loop"]
     samples = len(workload.X) * workload.max_epochs
     return [
         {
             "contender": name,
+            "threads": threads[name],
             "seconds": s,
             "samples_per_second": samples / s,
-            "ratio_to_loop": s / reference,
+            "ratio_to_loop": s / seconds[LOOP],
+            "ratio_to_expert_loop": s / seconds[EXPERT_LOOP],
         }
         for name, s in seconds.items()
     ]
