@@ -19,15 +19,27 @@ from ._training import draw_seed
 _FENCE_IQRS = 1.5
 
 
-def default_autoencoder():
-    """The autoencoder used when none is given.
+def default_autoencoder(X):
+    """The autoencoder used when none is given, for training data X.
 
-    A 16-unit code behind one hidden layer of 128 and 50 epochs: on the MNIST
-    subset (digits 0, 1, 6 as inliers, 9 as anomalies) it reaches a ROC AUC
-    of about 0.98, where ``Autoencoder``'s own 2-unit default reaches about
-    0.94 (its code is too small to reconstruct the inliers well).
+    A 32-unit code behind one hidden layer of 256, trained for 50 epochs
+    under a cosine learning-rate schedule, with a sigmoid output when X lies
+    in [0, 1] (min-max scaled data, images) and a linear one otherwise. On
+    the MNIST subset (digits 0, 1, 6 as inliers, 9 as anomalies, six seeds)
+    its ROC AUC is 0.986-0.991; with a linear output (and a learning rate of
+    3e-3, three seeds) 0.984-0.988, and with a 16-unit code, a hidden layer
+    of 128 and a constant rate 0.980-0.983.
+    ``Autoencoder``'s own 2-unit default reaches about 0.94: its code is too
+    small to reconstruct the inliers well.
     """
-    return Autoencoder(n_components=16, hidden_layer_sizes=(128,), max_epochs=50)
+    in_unit_interval = X.min() >= 0 and X.max() <= 1
+    return Autoencoder(
+        n_components=32,
+        hidden_layer_sizes=(256,),
+        max_epochs=50,
+        learning_rate_schedule="cosine",
+        output_activation="sigmoid" if in_unit_interval else "identity",
+    )
 
 
 class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
@@ -48,8 +60,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         rows; it is cloned. Any skae autoencoder works; its own
         ``score_samples`` is used (minus the reconstruction loss, or the
         ELBO for a :class:`~skae.VariationalAutoencoder`). None uses
-        ``Autoencoder(n_components=16, hidden_layer_sizes=(128,),
-        max_epochs=50)``. Its ``random_state``, when None, is drawn from
+        ``Autoencoder(n_components=32, hidden_layer_sizes=(256,),
+        max_epochs=50, learning_rate_schedule="cosine")``, with
+        ``output_activation="sigmoid"`` when X lies in [0, 1] and "identity"
+        otherwise. Its ``random_state``, when None, is drawn from
         this estimator's. Scale X first (e.g. ``MinMaxScaler`` in a
         Pipeline), as for the autoencoder alone.
     contamination : "auto" or float, default="auto"
@@ -123,7 +137,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         autoencoder = clone(self.autoencoder if self.autoencoder is not None
-                            else default_autoencoder())
+                            else default_autoencoder(X))
         if autoencoder.random_state is None:
             autoencoder.set_params(random_state=draw_seed(self.random_state))
         # Both are set together, once the fit has succeeded: a failed fit

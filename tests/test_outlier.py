@@ -89,7 +89,12 @@ def test_default_autoencoder_and_seeding(blobs):
     assert detector.autoencoder is None
     detector.fit(blobs)
     assert detector.autoencoder is None  # the parameter is left as given
-    assert detector.autoencoder_.n_components_ == 16
+    assert detector.autoencoder_.n_components_ == 32
+    # A sigmoid output only for data it can reconstruct: [0, 1].
+    assert detector.autoencoder_.output_activation == "identity"
+    scaled = (blobs - blobs.min()) / (blobs.max() - blobs.min())
+    unit = AutoencoderOutlierDetector(random_state=3).fit(scaled)
+    assert unit.autoencoder_.output_activation == "sigmoid"
     same = AutoencoderOutlierDetector(random_state=3).fit(blobs)
     other = AutoencoderOutlierDetector(random_state=4).fit(blobs)
     assert_array_equal(detector.score_samples(blobs), same.score_samples(blobs))
@@ -127,7 +132,7 @@ def test_in_a_pipeline(blobs):
 
 def test_nines_are_anomalies_among_mnist_digits(mnist_subset):
     # Trained on the 0s, 1s and 6s; the 9s among the test rows are the
-    # anomalies. A short fit of a small net: the full defaults reach ~0.98.
+    # anomalies. A short fit of a small net: the full defaults reach ~0.99.
     X_train, y_train, X_test, y_test = mnist_subset
     inliers = X_train[y_train != 9][::2]
     detector = AutoencoderOutlierDetector(
