@@ -10,6 +10,10 @@ from ._layers import make_activation
 from ._output import AutoencoderOutput
 
 
+def _activate(activation, x):
+    return x if type(activation) is nn.Identity else activation(x)
+
+
 class DenseAutoencoderModule(nn.Module):
     """A symmetric dense autoencoder, optionally with tied weights.
 
@@ -98,31 +102,35 @@ class DenseAutoencoderModule(nn.Module):
         self.output_activation = make_activation(output_activation)
         self.corruption = corruption if corruption is not None else nn.Identity()
 
+    # A small net's step is bound by Python overhead: the loops below iterate
+    # the ModuleLists (indexing one, or slicing it, costs microseconds) and
+    # skip identity activations rather than calling them.
     def encode_hidden(self, x):
         """The last hidden layer's activations (x itself with no hidden layer)."""
-        # Indexing, not slicing: a ModuleList slice builds a new ModuleList.
-        for depth in range(len(self.encoder_layers) - 1):
-            x = self.hidden_activation(self.encoder_layers[depth](x))
+        last = len(self.encoder_layers) - 1
+        for depth, layer in enumerate(self.encoder_layers):
+            if depth == last:
+                break
+            x = _activate(self.hidden_activation, layer(x))
         return x
 
     def encode(self, x):
-        return self.code_activation(self.encoder_layers[-1](self.encode_hidden(x)))
-
-    def _decoder_linear(self, depth, x):
-        if not self.tied_weights:
-            return self.decoder_layers[depth](x)
-        mirror = self.encoder_layers[len(self.encoder_layers) - 1 - depth]
-        return F.linear(x, mirror.weight.t(), self.decoder_biases[depth])
+        coding_layer = self.encoder_layers[-1]
+        return _activate(self.code_activation, coding_layer(self.encode_hidden(x)))
 
     def decode(self, z):
         last = len(self.encoder_layers) - 1
-        for depth in range(last + 1):
-            z = self._decoder_linear(depth, z)
-            z = self.output_activation(z) if depth == last else self.hidden_activation(z)
+        mirrors = list(self.encoder_layers)[::-1]
+        decoders = self.decoder_biases if self.tied_weights else self.decoder_layers
+        for depth, (mirror, decoder) in enumerate(zip(mirrors, decoders)):
+            # A tied layer's decoder is its mirror's transposed weight and a bias.
+            z = F.linear(z, mirror.weight.t(), decoder) if self.tied_weights else decoder(z)
+            activation = self.output_activation if depth == last else self.hidden_activation
+            z = _activate(activation, z)
         return z
 
     def forward(self, x):
-        code = self.encode(self.corruption(x))
+        code = self.encode(_activate(self.corruption, x))
         return AutoencoderOutput(self.decode(code), code)
 
     def make_stage(self, depth):
