@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 
+import sklearn
 from skorch.callbacks import Callback, PrintLog
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
@@ -113,17 +114,16 @@ def warn_if_not_converged(estimator, net, epochs_run, budget):
     )
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-# The decorator scikit-learn wraps every fit in.
-_FIT_WRAPPERS = (os.path.join("sklearn", "base.py"),)
+# Frames of this package and of scikit-learn (the fit decorators, fit_transform,
+# a Pipeline) are skipped: the warning points at the user's call.
+_SKIPPED_DIRS = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep for path in (__file__, sklearn.__file__)
+)
 
 
 def _first_frame_outside_the_fit():
     """The stack level of the code that called ``fit``, for a warning to point at."""
     frame, level = sys._getframe(2), 2
-    while frame is not None and (
-        frame.f_code.co_filename.startswith(_PACKAGE_DIR)
-        or frame.f_code.co_filename.endswith(_FIT_WRAPPERS)
-    ):
+    while frame is not None and frame.f_code.co_filename.startswith(_SKIPPED_DIRS):
         frame, level = frame.f_back, level + 1
     return level

@@ -99,3 +99,14 @@ def test_a_warning_raised_as_an_error_leaves_the_estimator_unfitted(digits):
         with pytest.raises(ConvergenceWarning):
             ae.fit(X)
     assert not hasattr(ae, "net_")
+
+
+def test_the_warning_points_at_the_callers_line_through_fit_transform_and_pipelines(digits):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = digits
+    for fit in (lambda: small_ae().fit_transform(X),
+                lambda: make_pipeline(StandardScaler(), small_ae()).fit(X)):
+        (caught,) = convergence_warnings(fit)
+        assert caught.filename == __file__
