@@ -8,6 +8,7 @@ from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._chunks import is_memory_mapped
 from ._compat import Interval, _fit_context
 from ._rows import dense_block
 from ._runtime import resolve_device
@@ -141,9 +142,11 @@ class BaseAutoencoder(
     def _validate_training_X(self, X, *, reset):
         # Dense data bound for a GPU is scanned for NaN and infinity there,
         # after the copy that happens anyway: much faster than on the host.
-        # Sparse data stays on the host, where only its stored values are read.
+        # Sparse data stays on the host, where only its stored values are read;
+        # so do memory-mapped data, sent to the device batch by batch.
         on_cuda = resolve_device(self.device).type == "cuda"
-        return self._validate_X(X, reset=reset, ensure_all_finite=not on_cuda or issparse(X))
+        on_host = not on_cuda or issparse(X) or is_memory_mapped(X)
+        return self._validate_X(X, reset=reset, ensure_all_finite=on_host)
 
     @property
     def _n_features_out(self):
@@ -219,6 +222,7 @@ class BaseAutoencoder(
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data to encode, with the features seen in :meth:`fit`.
 
         Returns
         -------
@@ -256,9 +260,13 @@ class BaseAutoencoder(
     def score_samples(self, X):
         """Per-sample score: minus the reconstruction loss (higher is better).
 
+        For a :class:`~skae.VariationalAutoencoder` it is the ELBO per input
+        feature.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data to score.
 
         Returns
         -------
@@ -275,16 +283,22 @@ class BaseAutoencoder(
         return -reconstruction_error(module(x).reconstruction, x, self._reconstruction_loss())
 
     def score(self, X, y=None):
-        """Minus the mean reconstruction loss on X (higher is better).
+        """Score X: minus the mean reconstruction loss (higher is better).
+
+        The mean of :meth:`score_samples`, so that model selection such as
+        ``GridSearchCV`` works with no ``y``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data to score.
         y : None
             Ignored.
 
         Returns
         -------
         score : float
+            Minus the mean reconstruction loss (for a variational autoencoder,
+            the mean ELBO per input feature).
         """
         return float(np.mean(self.score_samples(X)))

@@ -61,6 +61,10 @@ class GatheredBatches:
     def row_order(self):
         """The rows of one pass, as an index tensor (None: all rows, in order)."""
         rows, first = self.subset.rows, self.subset.tensors[0]
+        if hasattr(first, "row_order"):
+            # Rows in a memory-mapped file (skae._chunks) are cheap to read
+            # only in runs: they give their own order.
+            return first.row_order(rows, shuffle=self.shuffle)
         if not self.shuffle:
             return rows
         n_rows = len(self.subset)
