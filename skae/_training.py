@@ -22,10 +22,12 @@ from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._compat import Interval, StrOptions
+from ._data_parallel import training_engine
+from ._chunks import MappedRows, is_memory_mapped
 from ._feedback import EpochProgressBar, close_progress_bars, warn_if_not_converged
 from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
 from ._rows import SparseRows, dense_block
-from ._runtime import SMALL_STEP_FLOPS, resolve_device, seeded, step_flops, torch_threads
+from ._runtime import SMALL_STEP_FLOPS, seeded, step_flops, torch_threads
 from .exceptions import TrainingInterrupted, TrainingInterruptedWarning
 from .nn import ReconstructionLoss
 
@@ -199,12 +201,12 @@ class TorchEstimatorMixin:
     # the CPU when a model trained on CUDA is loaded where there is none.
     @property
     def module_(self):
-        """The fitted torch module (the same object as ``net_.module_``)."""
+        """The fitted torch module: the same object as ``net_.module_``."""
         return self.net_.module_
 
     @property
     def history_(self):
-        """The fitted net's skorch History."""
+        """Everything recorded during training: the History of ``net_``."""
         return self.net_.history
 
     def __sklearn_is_fitted__(self):
@@ -213,11 +215,13 @@ class TorchEstimatorMixin:
     # -------------------------------------------------------------- training
     def _train(self, X, y=None, *, epochs, resume, streaming):
         self._check_params(X)
-        device = resolve_device(self.device)
+        # This process alone, or all processes of a data_parallel block.
+        engine = training_engine()
+        device = engine.device(self.device)
         self._check_callbacks()
         if resume:
             self._check_same_model(device)
-        seed = draw_seed(self.random_state)
+        seed = engine.shared_seed(draw_seed(self.random_state))
         with seeded(seed, device):
             if resume:
                 net = self.net_
@@ -248,7 +252,8 @@ class TorchEstimatorMixin:
             epochs_before = len(net.history)
             with torch_threads(self._thread_count(net.module_, device)):
                 try:
-                    net.partial_fit(X_tensor, y_tensor, epochs=epochs)
+                    with engine.training(net):
+                        net.partial_fit(X_tensor, y_tensor, epochs=epochs)
                 except KeyboardInterrupt as interrupt:
                     self._keep_last_epoch(net, callbacks["last_epoch_weights"], epochs_before,
                                           interrupt)
@@ -328,10 +333,14 @@ class TorchEstimatorMixin:
     def _to_training_tensor(A, dtype, device):
         """A tensor of A; on the CPU it shares A's memory when A already has ``dtype``.
 
-        A scipy sparse A stays sparse on the host, its batches densified one by one.
+        A scipy sparse A stays sparse on the host, its batches densified one by one;
+        a memory-mapped A stays in its file, its batches read and converted one
+        by one, in an order that reads the file in runs (:mod:`skae._chunks`).
         """
         if sparse.issparse(A):
             return SparseRows(A)
+        if is_memory_mapped(A):
+            return MappedRows(_read_only_tensor(np.asarray(A)), dtype)
         tensor = _read_only_tensor(
             np.ascontiguousarray(A, dtype=torch.empty((), dtype=dtype).numpy().dtype)
         )
