@@ -1,5 +1,6 @@
-"""2-D maps: t-SNE on raw data, on PCA codes and on autoencoder codes."""
+"""2-D maps: t-SNE on raw data, on PCA codes and on autoencoder codes, and maps of new points."""
 
+import importlib.util
 import time
 
 import numpy as np
@@ -53,4 +54,154 @@ def plot(results, y, path):
                        title=f"{result['map']}\ntrustworthiness {result['trustworthiness']:.4f}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------
+# Maps of new points: sklearn TSNE, openTSNE and ParametricTSNE on a split.
+
+# New rows placed on a fitted map to time "placing new points".
+PLACED_ROWS = 10_000
+
+
+def _code_autoencoder(random_state):
+    return Autoencoder(8, hidden_layer_sizes=(128,), learning_rate=3e-3, max_epochs=50,
+                       learning_rate_schedule="cosine", random_state=random_state, device="cpu")
+
+
+class _SklearnTSNE:
+    name = "sklearn TSNE"
+
+    def __init__(self, random_state, n_jobs):
+        self.model = TSNE(n_components=2, init="pca", random_state=random_state, n_jobs=n_jobs)
+
+    def fit(self, X):
+        self.embedding = self.model.fit_transform(X)
+        return self.embedding
+
+    transform = None  # TSNE maps its training rows only
+
+
+class _OpenTSNE:
+    name = "openTSNE"
+
+    def __init__(self, random_state, n_jobs):
+        import openTSNE
+
+        self.model = openTSNE.TSNE(random_state=random_state, n_jobs=n_jobs)
+
+    def fit(self, X):
+        self.embedding = self.model.fit(X)
+        return np.asarray(self.embedding)
+
+    def transform(self, X):
+        return np.asarray(self.embedding.transform(X))
+
+
+class _ParametricTSNE:
+    name = "ParametricTSNE"
+
+    def __init__(self, random_state, n_jobs):
+        from skae import ParametricTSNE
+
+        self.model = ParametricTSNE(random_state=random_state, device="cpu", n_jobs=n_jobs)
+
+    def fit(self, X):
+        return self.model.fit_transform(X)
+
+    def transform(self, X):
+        return self.model.transform(X)
+
+
+def _contenders():
+    # openTSNE is a benchmark-only dependency; without it the others run.
+    if importlib.util.find_spec("openTSNE") is None:
+        return [_SklearnTSNE, _ParametricTSNE], "openTSNE is not installed"
+    return [_SklearnTSNE, _OpenTSNE, _ParametricTSNE], ""
+
+
+def _seconds(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def _place_seconds(transform, rows):
+    """Median time of ``transform(rows)``; fast calls are repeated (up to 5, about 1 s)."""
+    times = []
+    while not times or (sum(times) < 1.0 and len(times) < 5):
+        times.append(_seconds(transform, rows)[1])
+    return float(np.median(times))
+
+
+def new_point_maps(data, *, random_state=0, n_jobs=2):
+    """Each t-SNE on raw data and on autoencoder codes: maps of training and held-out rows.
+
+    Returns (rows, maps, note, autoencoder_seconds): one table row per
+    (input, method), the maps for :func:`plot_new_points`, why a contender is
+    missing ("" if none), and the autoencoder's fit time.
+    """
+    contenders, note = _contenders()
+    rng = np.random.RandomState(random_state)
+    # Sampled from the held-out rows: the time to place them is what counts.
+    placed = rng.randint(len(data.X_test), size=PLACED_ROWS)
+    autoencoder, ae_seconds = _seconds(_code_autoencoder(random_state).fit, data.X_train)
+    inputs = {
+        "raw": (data.X_train, data.X_test, 0.0),
+        "autoencoder codes": (autoencoder.transform(data.X_train),
+                              autoencoder.transform(data.X_test), ae_seconds),
+    }
+    rows, maps = [], []
+    for input_name, (X_train, X_test, extra_seconds) in inputs.items():
+        for contender_class in contenders:
+            contender = contender_class(random_state, n_jobs)
+            train_map, fit_seconds = _seconds(contender.fit, X_train)
+            row = {
+                "input": input_name,
+                "method": contender.name,
+                "trustworthiness (train)": float(trustworthiness(X_train, train_map, n_neighbors=5)),
+                "trustworthiness (held-out)": "n/a",
+                "5-NN accuracy (held-out)": "n/a",
+                "fit (s)": fit_seconds,
+                f"place {PLACED_ROWS:,} (s)": "n/a",
+            }
+            test_map = None
+            if contender.transform is not None:
+                test_map = contender.transform(X_test)
+                knn = KNeighborsClassifier(5).fit(train_map, data.y_train)
+                row["trustworthiness (held-out)"] = float(
+                    trustworthiness(X_test, test_map, n_neighbors=5))
+                row["5-NN accuracy (held-out)"] = float(knn.score(test_map, data.y_test))
+                # float32 rows for every contender: the dtype a network is
+                # trained in (openTSNE computes in float64 whatever it gets).
+                new_rows = X_test[placed].astype(np.float32)
+                row[f"place {PLACED_ROWS:,} (s)"] = _place_seconds(contender.transform, new_rows)
+            rows.append(row)
+            maps.append({"title": f"{contender.name} on {input_name}", "train": train_map,
+                         "test": test_map})
+    return rows, maps, note, ae_seconds
+
+
+def plot_new_points(maps, y_train, y_test, path):
+    """The maps side by side; held-out points drawn as black-edged larger markers."""
+    import matplotlib.pyplot as plt
+
+    n_columns = len(maps) // 2
+    fig, axes = plt.subplots(2, n_columns, figsize=(4.5 * n_columns, 9), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, result in zip(axes.ravel(), maps):
+        train = result["train"]
+        ax.scatter(train[:, 0], train[:, 1], c=colours(y_train % 10), s=3, alpha=0.5,
+                   linewidths=0)
+        if result["test"] is not None:
+            test = result["test"]
+            ax.scatter(test[:, 0], test[:, 1], c=colours(y_test % 10), s=14,
+                       edgecolors="black", linewidths=0.4)
+            ax.set_title(f"{result['title']}\nheld-out points: black-edged", fontsize=9)
+        else:
+            ax.set_title(f"{result['title']}\n(no transform: training rows only)", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)

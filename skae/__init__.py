@@ -2,12 +2,14 @@
 
 from ._classifier import AutoencoderClassifier
 from ._convolutional import ConvolutionalAutoencoder
+from ._data_parallel import data_parallel
 from ._dense import Autoencoder
 from ._denoising import DenoisingAutoencoder
 from ._linear import LinearAutoencoder
 from ._outlier import AutoencoderOutlierDetector
 from ._recurrent import RecurrentAutoencoder
 from ._sparse import SparseAutoencoder
+from ._tsne import ParametricTSNE
 from ._variational import VariationalAutoencoder
 from .exceptions import (
     DataScaleWarning,
@@ -23,9 +25,11 @@ __all__ = [
     "ConvolutionalAutoencoder",
     "DenoisingAutoencoder",
     "LinearAutoencoder",
+    "ParametricTSNE",
     "RecurrentAutoencoder",
     "SparseAutoencoder",
     "VariationalAutoencoder",
+    "data_parallel",
     "DataScaleWarning",
     "TrainingDivergedError",
     "TrainingInterrupted",

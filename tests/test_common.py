@@ -10,6 +10,7 @@ from skae import (
     ConvolutionalAutoencoder,
     DenoisingAutoencoder,
     LinearAutoencoder,
+    ParametricTSNE,
     RecurrentAutoencoder,
     SparseAutoencoder,
     VariationalAutoencoder,
@@ -31,6 +32,7 @@ CHECKED_ESTIMATORS = [
         device="cpu",
     ),
     AutoencoderOutlierDetector(Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=5, device="cpu")),
+    ParametricTSNE(hidden_layer_sizes=(8,), perplexity=5, max_epochs=5, device="cpu"),
 ]
 
 

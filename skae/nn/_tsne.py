@@ -1,0 +1,238 @@
+"""The parametric t-SNE network and its minibatch loss.
+
+Nothing here imports scikit-learn or skorch: the estimator computes the
+affinities P and hands them over as tensors.
+"""
+
+import torch
+from torch import nn
+
+from ._layers import make_activation
+
+
+class EmbeddingModule(nn.Module):
+    """A dense net from input rows to points of a low-dimensional map.
+
+    Inputs are first shifted and divided by one scale (buffers set from the
+    training data, as :class:`LinearAutoencoderModule`'s mean is), so that the
+    weights' initial scale suits data of any magnitude; one scale for all
+    features keeps the data's geometry, which the affinities were computed
+    from.
+
+    Parameters
+    ----------
+    n_features : int
+    n_components : int
+        Dimension of the map.
+    hidden_layer_sizes : tuple of int, default=()
+    activation : str, default="relu"
+        Activation after every hidden layer; the output layer is linear.
+
+    Attributes
+    ----------
+    n_features : int
+        Width of the input rows.
+    n_components : int
+        Dimension of the map.
+    shift : torch.Tensor
+        Buffer of shape (n_features,) subtracted from the inputs.
+    scale : torch.Tensor
+        Scalar buffer the shifted inputs are divided by.
+    """
+
+    def __init__(self, n_features, n_components, hidden_layer_sizes=(), *, activation="relu"):
+        super().__init__()
+        self.n_features = n_features
+        self.n_components = n_components
+        sizes = [n_features, *hidden_layer_sizes, n_components]
+        self.first = nn.Linear(sizes[0], sizes[1])
+        later = []
+        for n_in, n_out in zip(sizes[1:-1], sizes[2:]):
+            later += [make_activation(activation), nn.Linear(n_in, n_out)]
+        self.later = nn.Sequential(*later)
+        self.register_buffer("shift", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(()))
+
+    def encode(self, x):
+        """(n_samples, n_features) -> (n_samples, n_components): points on the map."""
+        # The shift and scale are folded into the first layer's weights: a
+        # pass over the small weight matrix instead of two over the input.
+        weight = self.first.weight / self.scale
+        bias = self.first.bias - weight @ self.shift
+        return self.later(nn.functional.linear(x, weight, bias))
+
+    def forward(self, x):
+        return self.encode(x)
+
+
+# Under bf16 autocast (precision="bfloat16") the map's distances and kernels
+# are still computed in float32: bf16's 8-bit mantissa would blur them.
+_FLOAT32_ON_CUDA = torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+_BACKWARD_ON_CUDA = torch.amp.custom_bwd(device_type="cuda")
+
+
+class _LogPartition(torch.autograd.Function):
+    """log Z, Z the sum of Student-t kernels over all ordered pairs of rows of y.
+
+    Written out rather than left to autograd: autograd keeps half a dozen
+    (n, n) intermediates and makes as many passes over them; this keeps one
+    kernel matrix and computes the gradient with one matrix product.
+    """
+
+    @staticmethod
+    @_FLOAT32_ON_CUDA
+    def forward(ctx, y, dof):
+        squared = y.square().sum(dim=1)
+        # ||y_i - y_j||^2 as |y_i|^2 + |y_j|^2 - 2 y_i.y_j, in place from here on.
+        u = torch.addmm(squared[:, None] + squared[None, :], y, y.T, alpha=-2.0)
+        u.clamp_(min=0).div_(dof).add_(1).reciprocal_()
+        kernel = u if dof == 1.0 else u.pow((dof + 1) / 2)
+        # The diagonal (a point with itself, kernel 1) is no pair.
+        partition = (kernel.sum() - y.shape[0]).clamp(min=torch.finfo(y.dtype).tiny)
+        ctx.save_for_backward(y, u, kernel, partition)
+        ctx.dof = dof
+        return partition.log()
+
+    @staticmethod
+    @_BACKWARD_ON_CUDA
+    def backward(ctx, grad_output):
+        y, u, kernel, partition = ctx.saved_tensors
+        dof = ctx.dof
+        # d kernel_ij / d ||y_i - y_j||^2 = -(dof + 1) / (2 dof) u_ij kernel_ij;
+        # each pair appears twice in Z. The diagonal terms cancel out.
+        weights = u * kernel
+        scale = -(2.0 * (dof + 1) / dof) * grad_output / partition
+        grad = scale * (weights.sum(dim=1, keepdim=True) * y - weights @ y)
+        return grad, None
+
+
+def log_partition(y, dof=1.0):
+    """log of the sum over ordered pairs i != j of (1 + |y_i - y_j|^2 / dof)^(-(dof + 1) / 2).
+
+    Differentiable in ``y``; costs two (n, n) matrices.
+    """
+    return _LogPartition.apply(y, float(dof))
+
+
+class _Attraction(torch.autograd.Function):
+    """sum_ij p_ij log(1 / w_ij) over the stored entries of a symmetric P, each row's in a row.
+
+    P's restriction to a batch is symmetric and stores each pair in both of
+    its rows, so the gradient for a point is read from its own row: no
+    scatter into the other end of each pair, as autograd of the gather would
+    do.
+    """
+
+    @staticmethod
+    @_FLOAT32_ON_CUDA
+    def forward(ctx, y, columns, p, dof):
+        differences = y[:, None, :] - y[columns]
+        distances = differences.square().sum(dim=2)
+        ctx.save_for_backward(differences, distances, p)
+        ctx.dof = dof
+        return (p * torch.log1p(distances / dof)).sum() * ((dof + 1) / 2)
+
+    @staticmethod
+    @_BACKWARD_ON_CUDA
+    def backward(ctx, grad_output):
+        differences, distances, p = ctx.saved_tensors
+        dof = ctx.dof
+        # d/dy_i of (dof + 1) / 2 * p_ij log(1 + d_ij / dof) is
+        # (dof + 1) p_ij (y_i - y_j) / (dof + d_ij), from entry (i, j) and
+        # again from its mirror (j, i).
+        weights = p / (dof + distances)
+        grad = (weights[:, :, None] * differences).sum(dim=1)
+        return grad * (2.0 * (dof + 1) * grad_output), None, None, None
+
+
+class NeighbourAffinities:
+    """A sparse symmetric affinity matrix P over the training rows, stored row by row.
+
+    Row ``i``'s non-zero entries are ``values[i]`` at columns ``columns[i]``,
+    padded with zeros to the longest row. That layout gives any batch's
+    restriction of P with fixed-shape gathers (no sparse indexing).
+
+    Parameters
+    ----------
+    columns : torch.Tensor of int64, shape (n_samples, width)
+    values : torch.Tensor of float32, shape (n_samples, width)
+        Zero where a row has fewer than ``width`` non-zero entries.
+    """
+
+    def __init__(self, columns, values):
+        self.columns = columns
+        self.values = values
+
+    def __len__(self):
+        return len(self.columns)
+
+    def to(self, device):
+        """Move the tensors to ``device`` (once) and return self."""
+        if self.columns.device != torch.device(device):
+            self.columns = self.columns.to(device)
+            self.values = self.values.to(device)
+        return self
+
+    def release(self):
+        """Drop the tensors: a fitted model does not need P, and should not pickle it."""
+        self.columns = self.values = torch.empty(0)
+
+    def restricted(self, rows):
+        """P restricted to ``rows`` (a batch): (columns in the batch, values), each (b, width).
+
+        ``columns`` are positions within ``rows``; entries whose column lies
+        outside the batch have value 0 (and column 0).
+        """
+        position = torch.full((len(self),), -1, dtype=torch.int64, device=rows.device)
+        position[rows] = torch.arange(len(rows), device=rows.device)
+        columns = position[self.columns[rows]]
+        inside = columns >= 0
+        return columns.clamp(min=0), torch.where(inside, self.values[rows], 0.0)
+
+
+class TSNELoss(nn.Module):
+    """KL(P_b || Q_b) of one batch of map points: t-SNE's objective on a minibatch.
+
+    P_b is P restricted to the batch's rows and renormalised to sum to 1;
+    Q_b is the Student-t kernel normalised over the batch's ordered pairs.
+    With ``exaggeration`` a > 1 the gradient is that of
+    ``a * sum P_b log(1 / w) + log Z`` (t-SNE's early exaggeration), while
+    the value returned stays the batch's KL divergence, so that losses of
+    all epochs compare.
+
+    Parameters
+    ----------
+    affinities : NeighbourAffinities
+        P over the training rows.
+    dof : float, default=1.0
+        Degrees of freedom of the Student-t kernel.
+    exaggeration : float, default=1.0
+        Factor on the attractive term's gradient; set between epochs.
+    """
+
+    def __init__(self, affinities, dof=1.0, exaggeration=1.0):
+        super().__init__()
+        self.affinities = affinities
+        self.dof = dof
+        self.exaggeration = exaggeration
+
+    def forward(self, embedding, rows):
+        """The batch's KL divergence; ``rows`` are the batch's indices into P."""
+        if len(rows) < 2:
+            # No pair: nothing to match.
+            return embedding.sum() * 0.0
+        dof = float(self.dof)
+        columns, values = self.affinities.to(embedding.device).restricted(rows)
+        # At least float32, also when the map comes out of bf16 autocast.
+        values = values.to(torch.promote_types(embedding.dtype, torch.float32))
+        total = values.sum().clamp(min=torch.finfo(values.dtype).tiny)
+        p = values / total
+        # -log w_ij = (dof + 1) / 2 * log(1 + d_ij / dof), over P's non-zero pairs only.
+        attraction = _Attraction.apply(embedding, columns, p, dof)
+        entropy = torch.special.xlogy(p, p).sum()
+        log_z = log_partition(embedding, dof)
+        kl = entropy + attraction + log_z
+        if self.exaggeration == 1.0:
+            return kl
+        objective = self.exaggeration * attraction + log_z
+        return objective + (kl - objective).detach()
