@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The docs build runs every example of the gallery, so `make test` does too.
 test: $(STAMP)
 	$(PY) -m pytest
+	$(MAKE) docs
 
 # Peers the report compares against; the package never imports them.
 PEERS_STAMP := $(VENV)/.benchmark-peers
@@ -33,6 +35,14 @@ demo: $(PEERS_STAMP)
 docs: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[docs]"
 	$(PY) -m sphinx -W -b html docs docs/_build/html
+	@# Every example's page must show the figures its script drew.
+	@$(PY) -c 'import pathlib, sys; \
+	built = pathlib.Path("docs/_build/html/auto_examples"); \
+	pages = {p.name: built / f"{p.stem}.html" for p in pathlib.Path("docs/examples").glob("plot_*.py")}; \
+	missing = sorted(name for name, page in pages.items() if not page.is_file() \
+	                 or f"sphx_glr_{page.stem}_001.png" not in page.read_text()); \
+	sys.exit(f"gallery examples without a figure in the built pages: {missing}" if missing else 0)'
 
 clean:
-	rm -rf $(VENV) benchmark-report build *.egg-info docs/_build docs/generated
+	rm -rf $(VENV) benchmark-report build *.egg-info docs/_build docs/generated \
+		docs/auto_examples docs/sg_execution_times.rst
