@@ -33,75 +33,103 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
     ``y == -1`` marks an unlabelled row. Unsupervised pretraining pays off
     when labels are scarce and unlabelled data plentiful.
 
+    The training parameters below (``optimizer`` to ``precision``) set the
+    fine-tuning stage; the autoencoder is pretrained with its own.
+
+    Read more in the :ref:`User Guide <autoencoder_classifier>`.
+
     Parameters
     ----------
     autoencoder : skae autoencoder or None, default=None
-        The (unfitted) autoencoder to pretrain; it is cloned. None uses
-        ``Autoencoder(n_components=32)``. Its ``random_state``, when None,
-        is drawn from this estimator's.
+        An unfitted skae autoencoder; it is cloned, and when its
+        ``random_state`` is None the clone's is drawn from this estimator's. It
+        is pretrained on every row of X, labelled or not. None uses
+        ``Autoencoder(n_components=32)``.
     freeze_encoder : bool, default=False
         Train only the softmax head, keeping the pretrained encoder fixed.
     optimizer : {"adam", "sgd", "rmsprop", "adadelta"} or torch.optim.Optimizer class, default="adam"
-        Optimizer of the fine-tuning stage.
+        The optimizer, by name or as a ``torch.optim`` class: "adam" uses the
+        fused implementation; "sgd" uses momentum 0.9.
     learning_rate : float, default=0.01
-        Learning rate of the fine-tuning stage.
+        Initial learning rate.
     learning_rate_schedule : {"constant", "cosine"}, default="constant"
-        Learning rate schedule of the fine-tuning stage.
+        Learning rate over the epochs of :meth:`fit`: "constant" keeps
+        ``learning_rate``; "cosine" anneals it to zero over ``max_epochs`` and
+        trains for all of them unless ``early_stopping`` stops it.
     batch_size : int, default=64
-        Rows per gradient step in fine-tuning.
+        Rows per gradient step.
     max_epochs : int, default=200
-        Maximum fine-tuning epochs.
+        Maximum number of passes over the data in :meth:`fit`.
     weight_decay : float, default=0.0
-        L2 penalty in fine-tuning.
+        L2 penalty: the optimizer's ``weight_decay``, passed only when
+        non-zero.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the labelled rows and stop when
-        their loss stops improving.
+        Hold out ``validation_fraction`` of the training rows and stop when
+        their loss stops improving, restoring the best weights. When False, the
+        training loss is watched instead (see ``n_iter_no_change``).
     validation_fraction : float, default=0.1
-        Share of the labelled rows held out with early stopping.
+        Share of the training rows held out for validation when
+        ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping
-        (the training loss is not watched under a cosine schedule).
+        Epochs without an improvement of at least ``tol`` before training
+        stops; under a cosine schedule the training loss is not watched, so all
+        ``max_epochs`` run.
     tol : float, default=1e-4
-        Relative improvement of the monitored loss that counts as progress.
+        Relative improvement of the monitored loss (the training loss, or the
+        validation loss with early stopping) that counts as progress; relative,
+        so that one default suits data of any scale.
     random_state : int, RandomState instance or None, default=None
-        Seeds the head, the shuffling and the pretraining (see ``autoencoder``).
+        Seeds the weights, the shuffling and the validation split: the same
+        seed gives the same model on the same device. None draws a fresh seed
+        without touching numpy's global random state. When the autoencoder's
+        own ``random_state`` is None, its seed is drawn from this one, so that
+        the pretraining is seeded too.
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
-        Where to fine-tune and predict.
+        Where to train and infer; "auto" picks CUDA when available.
     verbose : int, default=0
-        0 is silent; 1 logs each fine-tuning epoch.
+        0 is silent; 1 shows one progress bar over the epochs of a fit, with
+        the latest losses; 2 also prints a line per epoch (``partial_fit``
+        prints its pass's line at 1).
     callbacks : list of skorch callbacks or (name, callback) pairs, default=None
-        Extra skorch callbacks for the fine-tuning net.
+        Extra skorch callbacks (instances, classes or (name, callback) pairs),
+        passed to the net as they are.
     precision : {"float32", "tf32", "bfloat16"}, default="float32"
-        Arithmetic of fine-tuning on CUDA: "tf32" lets float32 matrix products
-        round their operands to TF32, "bfloat16" runs the forward pass and
-        the loss under bf16 autocast (weights, gradients and optimizer state
-        stay float32). Both are several times faster on recent GPUs and
-        reach about the same error, but change the results in the last
-        digits, so float32 is the default. Ignored on the CPU, which always
-        trains in float32; inference always runs in the input's dtype.
+        Arithmetic of training on CUDA: "tf32" lets float32 matrix products
+        round their operands to TF32, "bfloat16" runs the forward pass and the
+        loss under bf16 autocast (weights, gradients and optimizer state stay
+        float32). Both are several times faster on recent GPUs and reach about
+        the same error, but change the results in the last digits, so float32
+        is the default. Ignored on the CPU, which always trains in float32;
+        inference always runs in the input's dtype.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels (without the unlabelled marker).
     autoencoder_ : skae autoencoder
-        The pretrained autoencoder (its encoder as it was before fine-tuning).
+        The pretrained autoencoder; its encoder is as it was before
+        fine-tuning.
     n_features_in_ : int
-        Number of features seen during fit.
+        Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features,)
-        Names of features seen during fit, when X has string column names.
+        Names of features seen during :meth:`fit`. Defined only when X has
+        feature names that are all strings.
     n_iter_ : int
-        Fine-tuning epochs.
+        Number of training epochs run: the length of ``history_``. They are the
+        epochs of the fine-tuning stage.
     loss_curve_ : list of float
-        Fine-tuning cross-entropy per epoch.
+        Training loss per epoch. It is the cross-entropy of the fine-tuning
+        stage.
     validation_scores_ : list of float
-        Minus the validation cross-entropy per epoch (with early stopping).
+        Minus the validation loss per epoch. Defined only when
+        ``early_stopping=True``.
     history_ : skorch.History
-        The fine-tuning history.
+        Everything recorded during training: the History of ``net_``.
     net_ : skorch.NeuralNet
-        The fine-tuned skorch net.
+        The fitted skorch net, which holds the module, the optimizer and the
+        history.
     module_ : torch.nn.Module
-        The fine-tuned encoder and head.
+        The fitted torch module: the same object as ``net_.module_``.
 
     See Also
     --------
@@ -173,12 +201,14 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training data, labelled and unlabelled rows.
         y : array-like of shape (n_samples,)
             Labels; -1 marks an unlabelled row.
 
         Returns
         -------
         self : object
+            The fitted classifier.
         """
         # Everything that can be checked is checked before the pretraining,
         # which may take long.
@@ -221,6 +251,7 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to classify.
 
         Returns
         -------
@@ -238,10 +269,12 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to classify.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The class of highest probability, from ``classes_``.
         """
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

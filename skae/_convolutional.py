@@ -22,45 +22,129 @@ class ConvolutionalAutoencoder(StructuredInputMixin, BaseAutoencoder):
     rows, (n, C*H*W), like the 2-D input; reshape them with
     ``image_shape_``.
 
+    Read more in the :ref:`User Guide <convolutional_autoencoder>`.
+
     Parameters
     ----------
     n_components : int, default=2
-        Size of the coding layer.
+        Size of the coding layer: the number of columns :meth:`transform`
+        returns.
     image_shape : tuple (C, H, W) or None, default=None
-        Shape of one image. None takes it from 3-D/4-D input; for 2-D input
-        it reads each row as one square single-channel image when its width
-        is a perfect square (64 -> 1x8x8, 784 -> 1x28x28), and otherwise as
-        a one-row image (1x1xW), i.e. a 1-D signal convolved along its width.
+        Shape of one image. None takes it from 3-D/4-D input; for 2-D input it
+        reads each row as one square single-channel image when its width is a
+        perfect square (64 -> 1x8x8, 784 -> 1x28x28), and otherwise as a
+        one-row image (1x1xW), i.e. a 1-D signal convolved along its width.
     channels : tuple of int, default=(16, 32, 64)
         Output channels of the encoder blocks; each block halves H and W.
     kernel_size : int, default=3
-        Size of the square convolution kernels. Padding keeps each
-        block's height and width; an even size pads one pixel more at the
-        bottom and right than at the top and left.
+        Size of the square convolution kernels. Padding keeps each block's
+        height and width; an even size pads one pixel more at the bottom and
+        right than at the top and left.
     activation : {"relu", "elu", "selu", "tanh", "sigmoid", "identity"}, default="elu"
-        Activation after every convolution but the last. ELU rather than
-        ReLU by default: early in training a sigmoid output on mostly-dark
-        images drives the last feature maps negative, and ReLU units there
-        stop passing any gradient (the net then predicts a blank image).
+        Activation of the hidden layers. It follows every convolution but the
+        last. ELU rather than ReLU by default: early in training a sigmoid
+        output on mostly-dark images drives the last feature maps negative, and
+        ReLU units there stop passing any gradient (the net then predicts a
+        blank image).
     output_activation : {"identity", "sigmoid"}, default="identity"
-        "sigmoid" keeps reconstructions in [0, 1] (pixel intensities).
+        Activation of the reconstructions: "sigmoid" keeps them in [0, 1]
+        (pixel intensities).
     loss : {"mse", "bce"}, default="mse"
-        Reconstruction loss; "bce" needs inputs in [0, 1] and a sigmoid output.
+        Reconstruction loss: "mse" (mean squared error) or "bce" (binary
+        cross-entropy), which needs inputs in [0, 1] and
+        ``output_activation="sigmoid"``.
     noise : {None, "gaussian", "dropout"}, default=None
-        Input corruption during training, as in :class:`DenoisingAutoencoder`.
+        Corruption of the training inputs: "gaussian" adds ``noise_level`` *
+        N(0, 1) to every input; "dropout" zeroes each input with probability
+        ``noise_level`` and scales the others by 1 / (1 - noise_level), as
+        ``torch.nn.Dropout`` does. :meth:`transform`, :meth:`inverse_transform`
+        and :meth:`score` never corrupt. None trains on the inputs as they are.
     noise_level : float, default=0.0
-        Its standard deviation or dropout probability.
-    optimizer, learning_rate, learning_rate_schedule, batch_size, max_epochs, \
-    weight_decay, early_stopping, validation_fraction, n_iter_no_change, tol, \
-    random_state, device, verbose, callbacks, warm_start, precision
-        Training parameters, as in :class:`Autoencoder` and with the same
-        defaults.
+        Standard deviation of the Gaussian noise, or the dropout probability
+        (below 1).
+    optimizer : {"adam", "sgd", "rmsprop", "adadelta"} or torch.optim.Optimizer class, default="adam"
+        The optimizer, by name or as a ``torch.optim`` class: "adam" uses the
+        fused implementation; "sgd" uses momentum 0.9.
+    learning_rate : float, default=0.001
+        Initial learning rate.
+    learning_rate_schedule : {"constant", "cosine"}, default="constant"
+        Learning rate over the epochs of :meth:`fit`: "constant" keeps
+        ``learning_rate``; "cosine" anneals it to zero over ``max_epochs`` and
+        trains for all of them unless ``early_stopping`` stops it.
+    batch_size : int, default=64
+        Rows per gradient step.
+    max_epochs : int, default=200
+        Maximum number of passes over the data in :meth:`fit`.
+    weight_decay : float, default=0.0
+        L2 penalty: the optimizer's ``weight_decay``, passed only when
+        non-zero.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows and stop when
+        their loss stops improving, restoring the best weights. When False, the
+        training loss is watched instead (see ``n_iter_no_change``).
+    validation_fraction : float, default=0.1
+        Share of the training rows held out for validation when
+        ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before training
+        stops; under a cosine schedule the training loss is not watched, so all
+        ``max_epochs`` run.
+    tol : float, default=1e-4
+        Relative improvement of the monitored loss (the training loss, or the
+        validation loss with early stopping) that counts as progress; relative,
+        so that one default suits data of any scale.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the shuffling and the validation split: the same
+        seed gives the same model on the same device. None draws a fresh seed
+        without touching numpy's global random state.
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
+        Where to train and infer; "auto" picks CUDA when available.
+    verbose : int, default=0
+        0 is silent; 1 shows one progress bar over the epochs of a fit, with
+        the latest losses; 2 also prints a line per epoch (``partial_fit``
+        prints its pass's line at 1).
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra skorch callbacks (instances, classes or (name, callback) pairs),
+        passed to the net as they are.
+    precision : {"float32", "tf32", "bfloat16"}, default="float32"
+        Arithmetic of training on CUDA: "tf32" lets float32 matrix products
+        round their operands to TF32, "bfloat16" runs the forward pass and the
+        loss under bf16 autocast (weights, gradients and optimizer state stay
+        float32). Both are several times faster on recent GPUs and reach about
+        the same error, but change the results in the last digits, so float32
+        is the default. Ignored on the CPU, which always trains in float32;
+        inference always runs in the input's dtype.
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next :meth:`fit` instead of
+        starting anew; changing an architecture parameter in between raises a
+        ``ValueError``.
 
     Attributes
     ----------
+    n_components_ : int
+        Size of the coding layer of the fitted model.
     image_shape_ : tuple (C, H, W)
-        The image shape used.
-    The other attributes are those of :class:`Autoencoder`.
+        Shape of one image, as given by ``image_shape`` or read from the
+        training data.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of features seen during :meth:`fit`. Defined only when X has
+        feature names that are all strings.
+    n_iter_ : int
+        Number of training epochs run: the length of ``history_``.
+    loss_curve_ : list of float
+        Training loss per epoch.
+    validation_scores_ : list of float
+        Minus the validation loss per epoch. Defined only when
+        ``early_stopping=True``.
+    history_ : skorch.History
+        Everything recorded during training: the History of ``net_``.
+    net_ : skorch.NeuralNet
+        The fitted skorch net, which holds the module, the optimizer and the
+        history.
+    module_ : torch.nn.Module
+        The fitted torch module: the same object as ``net_.module_``.
 
     See Also
     --------

@@ -42,73 +42,88 @@ class LinearAutoencoder(BaseAutoencoder):
     scores. Once the subspace is PCA's, so are the codes (with PCA's signs),
     ``explained_variance_`` and the other fitted attributes.
 
+    Read more in the :ref:`User Guide <linear_autoencoder>`.
+
     Parameters
     ----------
     n_components : int or None, default=2
-        Size of the coding layer, at most ``min(n_samples, n_features)``;
-        None keeps ``min(n_samples, n_features)``, as PCA does.
+        Size of the coding layer: the number of columns :meth:`transform`
+        returns. At most ``min(n_samples, n_features)``; None keeps
+        ``min(n_samples, n_features)``, as PCA does.
     whiten : bool, default=False
-        Divide the codes by their standard deviations, so that they have
-        unit variance on the training data, as PCA's ``whiten``;
-        :meth:`inverse_transform` undoes it. It changes the codes only, not
-        the training or the reconstructions, and may change between warm
-        started fits.
+        Divide the codes by their standard deviations, so that they have unit
+        variance on the training data, as PCA's ``whiten``;
+        :meth:`inverse_transform` undoes it. It changes the codes only, not the
+        training or the reconstructions, and may change between warm started
+        fits.
     tied_weights : bool, default=False
-        Use the transposed encoder matrix as the decoder matrix.
+        Each decoder layer uses the transposed weights of its mirror encoder
+        layer, halving the weight parameters.
     optimizer : {"adam", "sgd", "rmsprop", "adadelta"} or torch.optim.Optimizer class, default="adam"
-        "adam" uses the fused implementation; "sgd" uses momentum 0.9.
+        The optimizer, by name or as a ``torch.optim`` class: "adam" uses the
+        fused implementation; "sgd" uses momentum 0.9.
     learning_rate : float, default=0.01
         Initial learning rate.
     learning_rate_schedule : {"constant", "cosine"}, default="cosine"
-        "cosine" anneals the rate to zero over ``max_epochs`` in :meth:`fit`
-        and trains for all of them unless ``early_stopping`` stops it; with it
-        the default settings reach PCA's error within 1 % on digits.
+        Learning rate over the epochs of :meth:`fit`: "constant" keeps
+        ``learning_rate``; "cosine" anneals it to zero over ``max_epochs`` and
+        trains for all of them unless ``early_stopping`` stops it.
     batch_size : int, default=64
         Rows per gradient step.
     max_epochs : int or "auto", default="auto"
-        Maximum number of passes over the data in :meth:`fit`. "auto" runs
-        100 epochs, or more on small data: enough for at least 3,000
-        gradient steps (1,000 epochs on 150 rows at batch 64).
+        Maximum number of passes over the data in :meth:`fit`. "auto" runs 100
+        epochs, or more on small data: enough for at least 3,000 gradient steps
+        (1,000 epochs on 150 rows at batch 64).
     weight_decay : float, default=0.0
-        L2 penalty added by the optimizer.
+        L2 penalty: the optimizer's ``weight_decay``, passed only when
+        non-zero.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows and stop when their loss
-        stops improving; the best weights are restored.
+        Hold out ``validation_fraction`` of the training rows and stop when
+        their loss stops improving, restoring the best weights. When False, the
+        training loss is watched instead (see ``n_iter_no_change``).
     validation_fraction : float, default=0.1
-        Share of the training rows held out when ``early_stopping=True``.
+        Share of the training rows held out for validation when
+        ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping
-        (the training loss is not watched under a cosine schedule).
+        Epochs without an improvement of at least ``tol`` before training
+        stops; under a cosine schedule the training loss is not watched, so all
+        ``max_epochs`` run.
     tol : float, default=1e-4
-        Relative improvement of the monitored loss (training loss, or
-        validation loss with early stopping) that counts as progress. It is
-        relative so that one default suits data of any scale.
+        Relative improvement of the monitored loss (the training loss, or the
+        validation loss with early stopping) that counts as progress; relative,
+        so that one default suits data of any scale.
     random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the shuffling and the validation split.
+        Seeds the weights, the shuffling and the validation split: the same
+        seed gives the same model on the same device. None draws a fresh seed
+        without touching numpy's global random state.
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
         Where to train and infer; "auto" picks CUDA when available.
     verbose : int, default=0
-        0 is silent; 1 prints a line per epoch and shows a progress bar for
-        epochs of at least 100 batches.
+        0 is silent; 1 shows one progress bar over the epochs of a fit, with
+        the latest losses; 2 also prints a line per epoch (``partial_fit``
+        prints its pass's line at 1).
     callbacks : list of skorch callbacks or (name, callback) pairs, default=None
-        Extra skorch callbacks, passed to the net as they are.
+        Extra skorch callbacks (instances, classes or (name, callback) pairs),
+        passed to the net as they are.
     precision : {"float32", "tf32", "bfloat16"}, default="float32"
         Arithmetic of training on CUDA: "tf32" lets float32 matrix products
-        round their operands to TF32, "bfloat16" runs the forward pass and
-        the loss under bf16 autocast (weights, gradients and optimizer state
-        stay float32). Both are several times faster on recent GPUs and
-        reach about the same error, but change the results in the last
-        digits, so float32 is the default. Ignored on the CPU, which always
-        trains in float32; inference always runs in the input's dtype.
+        round their operands to TF32, "bfloat16" runs the forward pass and the
+        loss under bf16 autocast (weights, gradients and optimizer state stay
+        float32). Both are several times faster on recent GPUs and reach about
+        the same error, but change the results in the last digits, so float32
+        is the default. Ignored on the CPU, which always trains in float32;
+        inference always runs in the input's dtype.
     warm_start : bool, default=False
-        Continue from the current weights on the next :meth:`fit`.
+        Continue from the fitted weights on the next :meth:`fit` instead of
+        starting anew; changing an architecture parameter in between raises a
+        ``ValueError``.
 
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        Orthonormal basis of the learned subspace (the decoder's column
-        space), ordered by explained variance, in the input's dtype; signs
-        follow PCA's convention (each row's largest entry is positive).
+        Orthonormal basis of the learned subspace (the decoder's column space),
+        ordered by explained variance, in the input's dtype; signs follow PCA's
+        convention (each row's largest entry is positive).
     explained_variance_ : ndarray of shape (n_components,)
         Variance of the training data along each component (ddof=1), in
         decreasing order: the variance of each column of the codes.
@@ -122,31 +137,35 @@ class LinearAutoencoder(BaseAutoencoder):
         ``min(n_samples, n_features) - n_components`` directions, as PCA's
         probabilistic estimate; 0 when none are left.
     n_components_ : int
-        The number of components (``n_components`` resolved from None).
+        Size of the coding layer of the fitted model. It is ``n_components``,
+        or ``min(n_samples, n_features)`` when that is None.
     mean_ : ndarray of shape (n_features,)
         Per-feature mean of the training data (float64).
     n_samples_seen_ : int
         Rows the mean and variances have been computed from (with
         :meth:`partial_fit`, every row of every call, repeats included).
     n_features_in_ : int
-        Number of features seen during fit.
+        Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features,)
-        Names of features seen during fit, when X has string column names.
+        Names of features seen during :meth:`fit`. Defined only when X has
+        feature names that are all strings.
     n_iter_ : int
-        Epochs trained.
+        Number of training epochs run: the length of ``history_``.
     loss_curve_ : list of float
-        Training loss per epoch: the mean squared error divided by the
+        Training loss per epoch. It is the mean squared error divided by the
         training data's mean per-feature variance, i.e. the fraction of the
-        variance left unexplained (PCA's ``1 - explained_variance_ratio_.sum()``
-        is its floor).
+        variance left unexplained (PCA's
+        ``1 - explained_variance_ratio_.sum()`` is its floor).
     validation_scores_ : list of float
-        Minus the validation loss per epoch (only with ``early_stopping``).
+        Minus the validation loss per epoch. Defined only when
+        ``early_stopping=True``.
     history_ : skorch.History
-        Everything recorded during training.
+        Everything recorded during training: the History of ``net_``.
     net_ : skorch.NeuralNet
-        The fitted skorch net.
+        The fitted skorch net, which holds the module, the optimizer and the
+        history.
     module_ : torch.nn.Module
-        The fitted torch module.
+        The fitted torch module: the same object as ``net_.module_``.
 
     See Also
     --------

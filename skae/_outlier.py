@@ -53,38 +53,42 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     for outliers, so the detector drops into code written for any of
     scikit-learn's detectors.
 
+    Read more in the :ref:`User Guide <anomaly_detection>`.
+
     Parameters
     ----------
     autoencoder : skae autoencoder or None, default=None
-        The (unfitted) autoencoder whose reconstruction error scores the
-        rows; it is cloned. Any skae autoencoder works; its own
-        ``score_samples`` is used (minus the reconstruction loss, or the
-        ELBO for a :class:`~skae.VariationalAutoencoder`). None uses
-        ``Autoencoder(n_components=32, hidden_layer_sizes=(256,),
-        max_epochs=50, learning_rate_schedule="cosine")``, with
-        ``output_activation="sigmoid"`` when X lies in [0, 1] and "identity"
-        otherwise. Its ``random_state``, when None, is drawn from
-        this estimator's. Scale X first (e.g. ``MinMaxScaler`` in a
-        Pipeline), as for the autoencoder alone.
+        An unfitted skae autoencoder; it is cloned, and when its
+        ``random_state`` is None the clone's is drawn from this estimator's.
+        Its ``score_samples`` (minus the reconstruction loss, or the ELBO of a
+        :class:`~skae.VariationalAutoencoder`) scores the rows. None uses
+        ``Autoencoder(n_components=32, hidden_layer_sizes=(256,), max_epochs=50,
+        learning_rate_schedule="cosine")``, with ``output_activation="sigmoid"``
+        when X lies in [0, 1] and "identity" otherwise.
+        Scale X first (e.g. ``MinMaxScaler`` in a Pipeline), as for the
+        autoencoder alone.
     contamination : "auto" or float, default="auto"
-        Expected share of outliers in the training data; it sets
-        ``offset_``. A float in (0, 0.5] puts the threshold at that
-        percentile of the training scores. "auto" uses Tukey's fence: rows
-        scoring more than 1.5 interquartile ranges below the first quartile
-        of the training scores are outliers.
+        Expected share of outliers in the training data; it sets ``offset_``. A
+        float in (0, 0.5] puts the threshold at that percentile of the training
+        scores. "auto" uses Tukey's fence: rows scoring more than 1.5
+        interquartile ranges below the first quartile of the training scores
+        are outliers.
     random_state : int, RandomState instance or None, default=None
-        Seeds the autoencoder when its own ``random_state`` is None.
+        Seeds the autoencoder when its own ``random_state`` is None; None draws
+        a fresh seed without touching numpy's global random state.
 
     Attributes
     ----------
     autoencoder_ : skae autoencoder
-        The fitted autoencoder.
+        The fitted autoencoder that scores the rows.
     offset_ : float
-        Threshold on ``score_samples``: ``decision_function = score_samples - offset_``.
+        Threshold on ``score_samples``:
+        ``decision_function = score_samples - offset_``.
     n_features_in_ : int
-        Number of features seen during fit.
+        Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features,)
-        Names of features seen during fit, when X has string column names.
+        Names of features seen during :meth:`fit`. Defined only when X has
+        feature names that are all strings.
 
     See Also
     --------
@@ -162,6 +166,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to score.
 
         Returns
         -------
@@ -179,6 +184,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to score.
 
         Returns
         -------
@@ -193,9 +199,11 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to label.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            +1 for an inlier, -1 for an outlier.
         """
         return np.where(self.decision_function(X) < 0, -1, 1)

@@ -247,7 +247,10 @@ def _convert_detector(scope, operator, container):
 
 
 def register_converters():
-    """Register skae's converters with skl2onnx (done once on import; idempotent)."""
+    """Register skae's converters with skl2onnx (done once on import; idempotent).
+
+    Read more in the :ref:`User Guide <onnx_export>`.
+    """
     for estimator_class in DENSE_ESTIMATORS:
         update_registered_converter(
             estimator_class, f"Skae{estimator_class.__name__}", _autoencoder_shape,
@@ -285,15 +288,21 @@ def export_module(estimator, *, method="transform", opset_version=17):
     the reconstructions) as ``Y``. It is a model of its own, not a step of a
     converted pipeline.
 
+    Read more in the :ref:`User Guide <onnx_export>`.
+
     Parameters
     ----------
     estimator : fitted skae autoencoder
+        The estimator whose module is exported.
     method : {"transform", "inverse_transform"}, default="transform"
+        The method the graph computes: the encoder or the decoder.
     opset_version : int, default=17
+        The ONNX opset the graph is written in.
 
     Returns
     -------
-    onnx.ModelProto
+    model : onnx.ModelProto
+        The graph, with input ``X`` and output ``Y``.
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {method!r}.")
