@@ -204,7 +204,10 @@ def tsne_section(data, args):
     for number, run in enumerate(runs):
         rows, new_maps, note, _ = embeddings.new_point_maps(run)
         figure = args.out / f"tsne_new_points_{number}.png"
-        embeddings.plot_new_points(new_maps, run.y_train, run.y_test, figure)
+        embeddings.plot_new_points(
+            new_maps, run.y_train, run.y_test, figure,
+            title=f"{run.name}: maps of the training rows, held-out rows placed on them",
+        )
         lines += [
             "",
             f"{run.name}: {len(run.X_train)} training and {len(run.X_test)} held-out rows"

@@ -182,9 +182,10 @@ def new_point_maps(data, *, random_state=0, n_jobs=2):
     return rows, maps, note, ae_seconds
 
 
-def plot_new_points(maps, y_train, y_test, path):
+def plot_new_points(maps, y_train, y_test, path, title=None):
     """The maps side by side; held-out points drawn as black-edged larger markers."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     n_columns = len(maps) // 2
     fig, axes = plt.subplots(2, n_columns, figsize=(4.5 * n_columns, 9), squeeze=False)
@@ -202,6 +203,12 @@ def plot_new_points(maps, y_train, y_test, path):
             ax.set_title(f"{result['title']}\n(no transform: training rows only)", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
+    classes = np.unique(np.concatenate([y_train, y_test]))
+    handles = [Line2D([], [], marker="o", linestyle="", color=colours(label % 10),
+                      label=str(label)) for label in classes]
+    fig.legend(handles=handles, title="class", loc="center right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 0.95, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
