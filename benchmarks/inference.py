@@ -26,9 +26,11 @@ import argparse
 import contextlib
 import copy
 import time
+import warnings
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from skae import Autoencoder
 
@@ -73,8 +75,12 @@ def fitted_autoencoder(hidden_layer_sizes, n_components=32, n_features=784, seed
     The weights' values do not change the time of a forward pass.
     """
     X = synthetic(256, n_features, seed=seed)
-    return Autoencoder(n_components, hidden_layer_sizes=hidden_layer_sizes, batch_size=256,
-                       max_epochs=1, device="cpu", random_state=seed).fit(X)
+    with warnings.catch_warnings():
+        # One epoch on purpose: it is not meant to converge.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return Autoencoder(n_components, hidden_layer_sizes=hidden_layer_sizes,
+                           batch_size=256, max_epochs=1, device="cpu",
+                           random_state=seed).fit(X)
 
 
 def architecture(estimator):
