@@ -165,7 +165,8 @@ def tsne_section(data, args):
     X_all = np.vstack([data.X_train, data.X_test])
     y_all = np.concatenate([data.y_train, data.y_test])
     maps = embeddings.maps(X_all, y_all, n_components=8)
-    embeddings.plot(maps, y_all, args.out / "tsne_maps.png")
+    embeddings.plot(maps, y_all, args.out / "tsne_maps.png",
+                    title=f"{data.name}, all {len(X_all):,} rows, mapped to 2-D; colour: class")
     lines = [
         "",
         "## 2. Autoencoder + t-SNE vs PCA + t-SNE vs t-SNE",

@@ -43,7 +43,7 @@ def maps(X, y, n_components=8, *, random_state=0):
     return results
 
 
-def plot(results, y, path):
+def plot(results, y, path, title=None):
     import matplotlib.pyplot as plt
 
     from skae.plotting import plot_embedding
@@ -52,6 +52,8 @@ def plot(results, y, path):
     for ax, result in zip(np.atleast_1d(axes), results):
         plot_embedding(result["embedding"], y, ax=ax,
                        title=f"{result['map']}\ntrustworthiness {result['trustworthiness']:.4f}")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
