@@ -23,7 +23,6 @@ the allocator's history moves the figure by tens of MB.
 """
 
 import argparse
-import contextlib
 import copy
 import time
 import warnings
@@ -33,6 +32,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skae import Autoencoder
+from skae._runtime import torch_threads
 
 from .memory import WARM_UP_ROWS, synthetic
 
@@ -57,16 +57,6 @@ def plain_forward(module, X, chunk_rows=CHUNK_ROWS):
                 codes = torch.empty((len(X_tensor), chunk.shape[1]), dtype=chunk.dtype)
             codes[start : start + len(chunk)] = chunk
     return codes.numpy()
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def fitted_autoencoder(hidden_layer_sizes, n_components=32, n_features=784, seed=0):

@@ -13,7 +13,6 @@ yardstick: the one most users write (torch's default threads, default Adam)
 and the one an expert writes for a small net (one thread, fused Adam).
 """
 
-import contextlib
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from threadpoolctl import threadpool_info
 from torch import nn
 
 from skae import Autoencoder
+from skae._runtime import torch_threads
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,6 @@ def _torch_mlp(n_features, workload):
         if not (is_code or is_output):
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads):
-    before = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _loop(workload, seed, *, fused):
