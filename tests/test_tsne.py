@@ -15,12 +15,18 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import Autoencoder, ParametricTSNE
 from skae._tsne import neighbour_affinities
-from skae.nn._tsne import NeighbourAffinities, TSNELoss, log_partition
+from skae.nn._tsne import (
+    EmbeddingModule,
+    NeighbourAffinities,
+    SoftLandmarks,
+    TSNELoss,
+    log_partition,
+)
 
 
 def quick(**params):
     """A small, briefly trained map: these tests check behaviour, not the benchmark."""
-    settings = {"hidden_layer_sizes": (32,), "perplexity": 10, "max_epochs": 20,
+    settings = {"hidden_layer_sizes": (32,), "n_landmarks": 32, "perplexity": 10, "max_epochs": 20,
                 "learning_rate": 0.01, "random_state": 0, "device": "cpu"}
     return ParametricTSNE(**{**settings, **params})
 
@@ -191,6 +197,9 @@ def test_exaggeration_runs_for_the_first_quarter(blobs):
         ({"metric": "precomputed"}, "metric"),
         ({"dof": 0}, "dof"),
         ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
+        ({"pca_components": 0}, "pca_components"),
+        ({"n_landmarks": 0}, "n_landmarks"),
+        ({"input_noise": -0.1}, "input_noise"),
     ],
 )
 def test_bad_parameters_are_refused_before_training(params, match, blobs):
@@ -242,3 +251,67 @@ def test_failed_fit_keeps_the_fitted_map(blobs):
         est.fit(bad)
     assert est.net_ is net
     assert_allclose(est.transform(blobs), embedding)
+
+
+def test_network_inputs_are_the_training_rows_principal_components(split_digits):
+    from sklearn.decomposition import PCA
+
+    X = split_digits[0]
+    est = quick(pca_components=7, max_epochs=2).fit(X)
+    module = est.module_
+    Z = PCA(7).fit(X).transform(X)
+    seen = module.standardise(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()
+    scale = np.sqrt(Z.var(axis=0).mean())
+    # Up to the sign of each component, which PCA leaves free.
+    assert_allclose(np.abs(seen), np.abs(Z / scale), atol=1e-4)
+    assert_allclose(seen.var(axis=0).mean(), 1.0, rtol=1e-3)
+
+
+def test_landmarks_start_at_kmeans_centres_of_the_training_rows(split_digits):
+    X = split_digits[0]
+    # Zero epochs of training leave the placed landmarks as they are.
+    est = quick(n_landmarks=12, max_epochs=1, learning_rate=1e-12).fit(X)
+    module = est.module_
+    rows = module.standardise(torch.as_tensor(X, dtype=torch.float32))
+    distances = module.landmarks.squared_distances(rows).detach()
+    owner = distances.argmin(dim=1)
+    # Each centre is (about) the mean of the rows nearest to it: k-means.
+    for k in owner.unique():
+        centre = rows[owner == k].mean(dim=0).detach()
+        assert torch.allclose(module.landmarks.centres[k].detach(), centre, atol=0.3)
+    # The temperature spreads a row's assignment over a few landmarks.
+    weights = module.landmarks(rows).detach() / module.landmarks.gain
+    assert_allclose(weights.sum(dim=1).numpy(), 1.0, rtol=1e-5)
+    top = weights.max(dim=1).values
+    assert 0.2 < float(top.median()) < 0.99
+
+
+def test_more_landmarks_than_rows_and_fewer_features_than_components(blobs):
+    est = quick(perplexity=5, max_epochs=2, n_landmarks=1000, pca_components=30).fit(blobs)
+    assert est.module_.landmarks.centres.shape == (len(blobs), blobs.shape[1])
+    assert est.module_.projection is None
+    plain = quick(perplexity=5, max_epochs=2, n_landmarks=None, pca_components=None).fit(blobs)
+    assert plain.module_.landmarks is None
+    assert plain.embedding_.shape == (len(blobs), 2)
+
+
+def test_input_noise_in_training_mode_only():
+    module = EmbeddingModule(6, 2, (8,), n_inputs=3, n_landmarks=5, input_noise=0.5)
+    x = torch.randn(20, 6)
+    module.eval()
+    assert torch.equal(module(x), module(x))
+    module.train()
+    assert not torch.allclose(module(x), module(x))
+    quiet = EmbeddingModule(6, 2, (8,), n_inputs=3, n_landmarks=5, input_noise=0.0).train()
+    assert torch.equal(quiet(x), quiet(x))
+
+
+def test_landmark_distances_stay_float32_under_bf16_autocast():
+    landmarks = SoftLandmarks(4, 3)
+    landmarks.place(torch.eye(3, 4), 0.5)
+    x = torch.tensor([[1.0, 0.001, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        weights = landmarks(x)
+    assert weights.dtype == torch.float32
+    assert_allclose(weights.detach().numpy(), landmarks(x).detach().numpy(), rtol=1e-6)
+    assert int(weights[0].argmax()) == 0 and int(weights[1].argmax()) == 2

@@ -4,20 +4,86 @@ Nothing here imports scikit-learn or skorch: the estimator computes the
 affinities P and hands them over as tensors.
 """
 
+import math
+
 import torch
 from torch import nn
 
-from ._layers import make_activation
+from ._layers import GaussianNoise, make_activation
+
+
+class SoftLandmarks(nn.Module):
+    """Soft assignment of rows to learned landmarks: the softmax of minus their squared distances.
+
+    Row ``i`` becomes the vector ``softmax_k(-|x_i - c_k|^2 / t)`` over
+    ``n_landmarks`` centres ``c_k`` and a temperature ``t``, both learned,
+    times ``sqrt(n_landmarks)``.
+    Layers after it see where a row lies among the landmarks rather than
+    its coordinates, so a new row is mapped much as the training rows
+    around it are (the idea of kernel t-SNE, Gisbrecht et al. 2015, with
+    learned kernel centres).
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input rows.
+    n_landmarks : int
+        Number of centres: the width of the output.
+
+    Attributes
+    ----------
+    centres : torch.nn.Parameter
+        (n_landmarks, n_features) landmark positions.
+    log_temperature : torch.nn.Parameter
+        Scalar log of the softmax temperature.
+    """
+
+    def __init__(self, n_features, n_landmarks):
+        super().__init__()
+        self.centres = nn.Parameter(torch.randn(n_landmarks, n_features))
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+        # The soft assignment sums to 1; scaled by sqrt(n_landmarks) its
+        # entries reach the next layer at about the size of standardised
+        # features, so that a short fit learns as fast as a plain dense net
+        # (measured: 60 steps on 450 digits rows, trustworthiness 0.84 -> 0.97).
+        self.gain = math.sqrt(n_landmarks)
+
+    def squared_distances(self, x):
+        """(n_rows, n_landmarks) squared distances from the rows of x to the centres."""
+        centres = self.centres.to(x.dtype)
+        squared = torch.addmm(
+            x.square().sum(dim=1, keepdim=True) + centres.square().sum(dim=1),
+            x, centres.T, alpha=-2.0,
+        )
+        return squared.clamp(min=0)
+
+    @torch.no_grad()
+    def place(self, centres, temperature):
+        """Set the centres (a tensor of their shape) and the temperature (a positive float)."""
+        self.centres.copy_(centres)
+        self.log_temperature.fill_(math.log(temperature))
+
+    def forward(self, x):
+        # Distances and the softmax in at least float32, also under bf16 autocast:
+        # bf16's 8-bit mantissa would blur which landmark is nearest.
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.to(dtype)
+            logits = self.squared_distances(x) * -torch.exp(-self.log_temperature.to(dtype))
+            return torch.softmax(logits, dim=1) * self.gain
 
 
 class EmbeddingModule(nn.Module):
     """A dense net from input rows to points of a low-dimensional map.
 
-    Inputs are first shifted and divided by one scale (buffers set from the
-    training data, as :class:`LinearAutoencoderModule`'s mean is), so that the
-    weights' initial scale suits data of any magnitude; one scale for all
-    features keeps the data's geometry, which the affinities were computed
-    from.
+    Inputs are first centred, optionally projected onto a few directions
+    (principal components, set from the training data by the estimator),
+    and divided by one scale, so that the weights' initial scale suits
+    data of any magnitude; one scale for all features keeps the data's
+    geometry, which the affinities were computed from. In training mode
+    Gaussian noise of ``input_noise`` times that scale is added to the
+    (projected) inputs. Then comes an optional :class:`SoftLandmarks`
+    layer, the hidden layers and a linear output layer.
 
     Parameters
     ----------
@@ -27,6 +93,13 @@ class EmbeddingModule(nn.Module):
     hidden_layer_sizes : tuple of int, default=()
     activation : str, default="relu"
         Activation after every hidden layer; the output layer is linear.
+    n_inputs : int, default=None
+        Number of projection directions; None feeds the centred rows whole.
+    n_landmarks : int, default=None
+        Width of a :class:`SoftLandmarks` first layer; None for none.
+    input_noise : float, default=0.0
+        Standard deviation of the training-time input noise, in units of
+        the scale.
 
     Attributes
     ----------
@@ -36,30 +109,68 @@ class EmbeddingModule(nn.Module):
         Dimension of the map.
     shift : torch.Tensor
         Buffer of shape (n_features,) subtracted from the inputs.
+    projection : torch.Tensor
+        Buffer of shape (n_features, n_inputs) the centred inputs are
+        multiplied by; absent when ``n_inputs`` is None.
     scale : torch.Tensor
-        Scalar buffer the shifted inputs are divided by.
+        Scalar buffer the (projected) inputs are divided by.
+    landmarks : SoftLandmarks or None
+        The first layer, when ``n_landmarks`` is set.
     """
 
-    def __init__(self, n_features, n_components, hidden_layer_sizes=(), *, activation="relu"):
+    def __init__(self, n_features, n_components, hidden_layer_sizes=(), *, activation="relu",
+                 n_inputs=None, n_landmarks=None, input_noise=0.0):
         super().__init__()
         self.n_features = n_features
         self.n_components = n_components
-        sizes = [n_features, *hidden_layer_sizes, n_components]
+        self.register_buffer("shift", torch.zeros(n_features))
+        if n_inputs is not None:
+            self.register_buffer("projection", torch.eye(n_features, n_inputs))
+        else:
+            self.projection = None
+        self.register_buffer("scale", torch.ones(()))
+        self.noise = GaussianNoise(input_noise)
+        width = n_features if n_inputs is None else n_inputs
+        self.landmarks = None if n_landmarks is None else SoftLandmarks(width, n_landmarks)
+        width = width if n_landmarks is None else n_landmarks
+        sizes = [width, *hidden_layer_sizes, n_components]
         self.first = nn.Linear(sizes[0], sizes[1])
         later = []
         for n_in, n_out in zip(sizes[1:-1], sizes[2:]):
             later += [make_activation(activation), nn.Linear(n_in, n_out)]
         self.later = nn.Sequential(*later)
-        self.register_buffer("shift", torch.zeros(n_features))
-        self.register_buffer("scale", torch.ones(()))
+
+    @torch.no_grad()
+    def set_input_statistics(self, shift, scale, projection=None):
+        """Set the shift (n_features,), the scale (a positive float) and the projection."""
+        self.shift.copy_(shift)
+        self.scale.fill_(scale)
+        if projection is not None:
+            self.projection.copy_(projection)
+
+    def standardise(self, x):
+        """The rows as the network's first layer sees them (without the training noise)."""
+        if self.projection is None:
+            return (x - self.shift) / self.scale
+        # Shift and scale folded into the small projection matrix: one pass
+        # over the input instead of three.
+        projection = self.projection / self.scale
+        return torch.addmm(-(self.shift @ projection), x, projection)
 
     def encode(self, x):
         """(n_samples, n_features) -> (n_samples, n_components): points on the map."""
-        # The shift and scale are folded into the first layer's weights: a
-        # pass over the small weight matrix instead of two over the input.
-        weight = self.first.weight / self.scale
-        bias = self.first.bias - weight @ self.shift
-        return self.later(nn.functional.linear(x, weight, bias))
+        if self.landmarks is None and self.projection is None and (
+            self.noise.std == 0 or not self.training
+        ):
+            # The shift and scale folded into the first layer's weights: a
+            # pass over the small weight matrix instead of two over the input.
+            weight = self.first.weight / self.scale
+            bias = self.first.bias - weight @ self.shift
+            return self.later(nn.functional.linear(x, weight, bias))
+        h = self.noise(self.standardise(x))
+        if self.landmarks is not None:
+            h = self.landmarks(h)
+        return self.later(self.first(h))
 
     def forward(self, x):
         return self.encode(x)
