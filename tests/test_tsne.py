@@ -315,3 +315,19 @@ def test_landmark_distances_stay_float32_under_bf16_autocast():
     assert weights.dtype == torch.float32
     assert_allclose(weights.detach().numpy(), landmarks(x).detach().numpy(), rtol=1e-6)
     assert int(weights[0].argmax()) == 0 and int(weights[1].argmax()) == 2
+
+
+def test_input_noise_follows_the_gaps_between_rows_not_the_data_scale(split_digits):
+    X = split_digits[0][:200]
+    settings = {"pca_components": 10, "n_landmarks": 16, "max_epochs": 1}
+    base = quick(**settings).fit(X).module_.noise.std
+    assert base > 0
+    # In units of the scale: the same for data 1,000 times larger.
+    assert quick(**settings).fit(X * 1000).module_.noise.std == pytest.approx(base, rel=1e-4)
+    assert quick(input_noise=2.0, **settings).fit(X).module_.noise.std == pytest.approx(2 * base)
+    # Each row with a near-duplicate beside it: the gap to the nearest row,
+    # and with it the noise, shrinks.
+    jitter = np.random.RandomState(0).normal(scale=1e-3, size=X.shape)
+    dense = quick(**settings).fit(np.vstack([X, X + jitter])).module_.noise.std
+    assert dense < 0.1 * base
+    assert quick(input_noise=0, **settings).fit(X).module_.noise.std == 0

@@ -141,12 +141,18 @@ class EmbeddingModule(nn.Module):
         self.later = nn.Sequential(*later)
 
     @torch.no_grad()
-    def set_input_statistics(self, shift, scale, projection=None):
-        """Set the shift (n_features,), the scale (a positive float) and the projection."""
+    def set_input_statistics(self, shift, scale, projection=None, input_noise=None):
+        """Set the shift (n_features,), the scale (a positive float), the projection and the noise.
+
+        ``input_noise``, if given, replaces the training-time noise's
+        standard deviation (in units of the scale).
+        """
         self.shift.copy_(shift)
         self.scale.fill_(scale)
         if projection is not None:
             self.projection.copy_(projection)
+        if input_noise is not None:
+            self.noise.std = float(input_noise)
 
     def standardise(self, x):
         """The rows as the network's first layer sees them (without the training noise)."""
