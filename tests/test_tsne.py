@@ -269,7 +269,7 @@ def test_network_inputs_are_the_training_rows_principal_components(split_digits)
 
 def test_landmarks_start_at_kmeans_centres_of_the_training_rows(split_digits):
     X = split_digits[0]
-    # Zero epochs of training leave the placed landmarks as they are.
+    # One epoch at a negligible learning rate leaves the placed landmarks as they are.
     est = quick(n_landmarks=12, max_epochs=1, learning_rate=1e-12).fit(X)
     module = est.module_
     rows = module.standardise(torch.as_tensor(X, dtype=torch.float32))

@@ -111,7 +111,7 @@ class EmbeddingModule(nn.Module):
         Buffer of shape (n_features,) subtracted from the inputs.
     projection : torch.Tensor
         Buffer of shape (n_features, n_inputs) the centred inputs are
-        multiplied by; absent when ``n_inputs`` is None.
+        multiplied by; None when ``n_inputs`` is None.
     scale : torch.Tensor
         Scalar buffer the (projected) inputs are divided by.
     landmarks : SoftLandmarks or None
