@@ -77,7 +77,8 @@ def neighbour_affinities(X, *, perplexity, metric="euclidean", metric_params=Non
     width = max(1, int(counts.max()))
     rows = np.repeat(np.arange(n_samples), counts)
     slots = np.arange(P.nnz) - np.repeat(P.indptr[:-1], counts)
-    columns = np.zeros((n_samples, width), dtype=np.int64)
+    # Padding points at column n_samples, which no batch holds.
+    columns = np.full((n_samples, width), n_samples, dtype=np.int64)
     values = np.zeros((n_samples, width), dtype=np.float32)
     columns[rows, slots] = P.indices
     values[rows, slots] = P.data

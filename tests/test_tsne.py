@@ -46,7 +46,8 @@ def dense_affinities(affinities):
     P = np.zeros((n, n))
     for i in range(n):
         for column, value in zip(affinities.columns[i].tolist(), affinities.values[i].tolist()):
-            P[i, column] += value
+            if value:
+                P[i, column] += value
     return P
 
 
@@ -92,13 +93,16 @@ def test_log_partition_gradient(dof):
 
 
 def test_batch_restriction_keeps_pairs_inside_the_batch():
-    columns = torch.tensor([[1, 2], [0, 0], [0, 0]])
+    # Rows 0-2 of four; row 3 is the padding column.
+    columns = torch.tensor([[1, 2], [0, 3], [0, 3]])
     values = torch.tensor([[0.3, 0.2], [0.3, 0.0], [0.2, 0.0]])
     affinities = NeighbourAffinities(columns, values)
-    batch_columns, batch_values = affinities.restricted(torch.tensor([2, 0]))
-    # Row 2 (position 0) pairs with row 0 (position 1); row 0 keeps only row 2.
-    assert_allclose(batch_values.numpy(), [[0.2, 0.0], [0.0, 0.2]])
-    assert batch_columns[0, 0] == 1 and batch_columns[1, 1] == 0
+    heads, tails, batch_values = affinities.restricted(torch.tensor([2, 0]))
+    # Row 2 (position 0) pairs with row 0 (position 1) and row 0 with row 2;
+    # the pair of rows 0 and 1 and the padding are left out.
+    assert heads.tolist() == [0, 1]
+    assert tails.tolist() == [1, 0]
+    assert_allclose(batch_values.numpy(), [0.2, 0.2])
 
 
 def test_exaggeration_changes_the_gradient_not_the_reported_kl(blobs):

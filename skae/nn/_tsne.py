@@ -232,48 +232,49 @@ def log_partition(y, dof=1.0):
 
 
 class _Attraction(torch.autograd.Function):
-    """sum_ij p_ij log(1 / w_ij) over the stored entries of a symmetric P, each row's in a row.
+    """sum_e p_e log(1 / w_e) over the pairs (heads[e], tails[e]) of a symmetric P.
 
-    P's restriction to a batch is symmetric and stores each pair in both of
-    its rows, so the gradient for a point is read from its own row: no
-    scatter into the other end of each pair, as autograd of the gather would
-    do.
+    P's restriction to a batch stores each pair twice, once from each end,
+    so a point's gradient is summed over the pairs it heads: no scatter to
+    the tail of each pair, as autograd of the gathers would do.
     """
 
     @staticmethod
     @_FLOAT32_ON_CUDA
-    def forward(ctx, y, columns, p, dof):
-        differences = y[:, None, :] - y[columns]
-        distances = differences.square().sum(dim=2)
-        ctx.save_for_backward(differences, distances, p)
+    def forward(ctx, y, heads, tails, p, dof):
+        differences = y[heads] - y[tails]
+        distances = differences.square().sum(dim=1)
+        ctx.save_for_backward(heads, differences, distances, p)
         ctx.dof = dof
+        ctx.n_points = y.shape[0]
         return (p * torch.log1p(distances / dof)).sum() * ((dof + 1) / 2)
 
     @staticmethod
     @_BACKWARD_ON_CUDA
     def backward(ctx, grad_output):
-        differences, distances, p = ctx.saved_tensors
+        heads, differences, distances, p = ctx.saved_tensors
         dof = ctx.dof
         # d/dy_i of (dof + 1) / 2 * p_ij log(1 + d_ij / dof) is
-        # (dof + 1) p_ij (y_i - y_j) / (dof + d_ij), from entry (i, j) and
+        # (dof + 1) p_ij (y_i - y_j) / (dof + d_ij), from pair (i, j) and
         # again from its mirror (j, i).
-        weights = p / (dof + distances)
-        grad = (weights[:, :, None] * differences).sum(dim=1)
-        return grad * (2.0 * (dof + 1) * grad_output), None, None, None
+        weighted = (p / (dof + distances))[:, None] * differences
+        grad = differences.new_zeros(ctx.n_points, differences.shape[1])
+        grad.index_add_(0, heads, weighted)
+        return grad * (2.0 * (dof + 1) * grad_output), None, None, None, None
 
 
 class NeighbourAffinities:
     """A sparse symmetric affinity matrix P over the training rows, stored row by row.
 
     Row ``i``'s non-zero entries are ``values[i]`` at columns ``columns[i]``,
-    padded with zeros to the longest row. That layout gives any batch's
-    restriction of P with fixed-shape gathers (no sparse indexing).
+    padded to the longest row with value 0 at column ``n_samples`` (no
+    row). That layout gives any batch's restriction of P with fixed-shape
+    gathers (no sparse indexing).
 
     Parameters
     ----------
     columns : torch.Tensor of int64, shape (n_samples, width)
     values : torch.Tensor of float32, shape (n_samples, width)
-        Zero where a row has fewer than ``width`` non-zero entries.
     """
 
     def __init__(self, columns, values):
@@ -295,16 +296,25 @@ class NeighbourAffinities:
         self.columns = self.values = torch.empty(0)
 
     def restricted(self, rows):
-        """P restricted to ``rows`` (a batch): (columns in the batch, values), each (b, width).
+        """P restricted to ``rows`` (a batch), as its pairs: (heads, tails, values).
 
-        ``columns`` are positions within ``rows``; entries whose column lies
-        outside the batch have value 0 (and column 0).
+        ``heads`` and ``tails`` are positions within ``rows`` of the two
+        ends of each non-zero entry whose row and column both lie in the
+        batch, and ``values`` the entries. Each pair comes twice, once from
+        each end; heads are in ascending order.
         """
-        position = torch.full((len(self),), -1, dtype=torch.int64, device=rows.device)
+        # One slot past the rows for the padding column, which is in no batch.
+        position = torch.full((len(self) + 1,), -1, dtype=torch.int64, device=rows.device)
         position[rows] = torch.arange(len(rows), device=rows.device)
-        columns = position[self.columns[rows]]
-        inside = columns >= 0
-        return columns.clamp(min=0), torch.where(inside, self.values[rows], 0.0)
+        width = self.columns.shape[1]
+        columns = position.take(self.columns.index_select(0, rows)).view(-1)
+        # Only the pairs inside the batch: about batch_size / n_samples of
+        # the stored entries, and none of the padding. Flat indices into the
+        # (batch, width) block, as flat gathers are the fast ones.
+        entries = (columns >= 0).nonzero().squeeze(1)
+        heads = entries.div(width, rounding_mode="floor")
+        stored = rows.index_select(0, heads) * width + (entries - heads * width)
+        return heads, columns.take(entries), self.values.take(stored)
 
 
 class TSNELoss(nn.Module):
@@ -339,13 +349,13 @@ class TSNELoss(nn.Module):
             # No pair: nothing to match.
             return embedding.sum() * 0.0
         dof = float(self.dof)
-        columns, values = self.affinities.to(embedding.device).restricted(rows)
+        heads, tails, values = self.affinities.to(embedding.device).restricted(rows)
         # At least float32, also when the map comes out of bf16 autocast.
         values = values.to(torch.promote_types(embedding.dtype, torch.float32))
         total = values.sum().clamp(min=torch.finfo(values.dtype).tiny)
         p = values / total
         # -log w_ij = (dof + 1) / 2 * log(1 + d_ij / dof), over P's non-zero pairs only.
-        attraction = _Attraction.apply(embedding, columns, p, dof)
+        attraction = _Attraction.apply(embedding, heads, tails, p, dof)
         entropy = torch.special.xlogy(p, p).sum()
         log_z = log_partition(embedding, dof)
         kl = entropy + attraction + log_z
