@@ -310,6 +310,17 @@ def test_input_noise_in_training_mode_only():
     assert torch.equal(quiet(x), quiet(x))
 
 
+def test_landmark_weights_are_the_softmax_of_minus_squared_distances():
+    landmarks = SoftLandmarks(5, 7)
+    landmarks.place(torch.randn(7, 5) * 3, 2.5)
+    x = torch.randn(40, 5, dtype=torch.float64) * 3 + 10
+    temperature = torch.exp(landmarks.log_temperature.double())
+    expected = torch.softmax(-landmarks.squared_distances(x) / temperature, dim=1) * landmarks.gain
+    assert_allclose(landmarks(x).detach().numpy(), expected.detach().numpy(), rtol=1e-9)
+    with torch.no_grad():
+        assert_allclose(landmarks(x).numpy(), expected.detach().numpy(), rtol=1e-9)
+
+
 def test_landmark_distances_stay_float32_under_bf16_autocast():
     landmarks = SoftLandmarks(4, 3)
     landmarks.place(torch.eye(3, 4), 0.5)

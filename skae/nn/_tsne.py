@@ -63,14 +63,29 @@ class SoftLandmarks(nn.Module):
         self.centres.copy_(centres)
         self.log_temperature.fill_(math.log(temperature))
 
+    def logits(self, x):
+        """(n_rows, n_landmarks) minus the squared distances over t, up to a constant per row.
+
+        ``|x_i|^2`` is the same for every landmark and the softmax ignores
+        it: one matrix product, with t folded into the small centres matrix.
+        """
+        centres = self.centres.to(x.dtype)
+        inverse_temperature = torch.exp(-self.log_temperature.to(x.dtype))
+        return torch.addmm(
+            centres.square().sum(dim=1) * -inverse_temperature,
+            x, centres.T * (2.0 * inverse_temperature),
+        )
+
     def forward(self, x):
         # Distances and the softmax in at least float32, also under bf16 autocast:
         # bf16's 8-bit mantissa would blur which landmark is nearest.
         dtype = torch.promote_types(x.dtype, torch.float32)
         with torch.autocast(x.device.type, enabled=False):
-            x = x.to(dtype)
-            logits = self.squared_distances(x) * -torch.exp(-self.log_temperature.to(dtype))
-            return torch.softmax(logits, dim=1) * self.gain
+            weights = torch.softmax(self.logits(x.to(dtype)), dim=1)
+        if torch.is_grad_enabled():
+            return weights * self.gain
+        # In place where no backward needs the softmax's output: a pass fewer.
+        return weights.mul_(self.gain)
 
 
 class EmbeddingModule(nn.Module):
