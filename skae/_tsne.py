@@ -172,12 +172,12 @@ class ParametricTSNE(
     hidden_layer_sizes : array-like of int, default=(128, 128)
         Hidden layers of the network, between the landmark layer (or the
         input) and the map.
-    activation : {"relu", "elu", "selu", "tanh", "sigmoid", "identity"}, default="relu"
+    activation : {"relu", "elu", "selu", "tanh", "sigmoid", "identity"}, default="tanh"
         Activation of the hidden layers. The output layer is linear.
     optimizer : {"adam", "sgd", "rmsprop", "adadelta"} or torch.optim.Optimizer class, default="adam"
         The optimizer, by name or as a ``torch.optim`` class: "adam"
         uses the fused implementation; "sgd" uses momentum 0.9.
-    learning_rate : float, default=0.01
+    learning_rate : float, default=0.02
         Initial learning rate.
     learning_rate_schedule : {"constant", "cosine"}, default="cosine"
         Learning rate over the epochs of :meth:`fit`: "constant" keeps
@@ -189,7 +189,7 @@ class ParametricTSNE(
         batch's rows (see Notes); with ``batch_size`` at least the
         number of samples, every step minimises the exact t-SNE
         objective.
-    max_epochs : int, default=150
+    max_epochs : int, default=200
         Maximum number of passes over the data in :meth:`fit`.
     weight_decay : float, default=0.0
         L2 penalty: the optimizer's ``weight_decay``, passed only when
@@ -304,7 +304,8 @@ class ParametricTSNE(
     edges, but only approximate t-SNE's normalised Q; on data of a few
     thousand rows the exact batch normalisation is affordable.
     The gradient of log Z is written out (one kernel matrix and one matrix
-    product per step) rather than left to autograd.
+    product per step) rather than left to autograd, and the attraction is
+    summed over the pairs of P that lie inside the batch only.
 
     **Kernel and exaggeration.** The map's similarities use a Student-t
     kernel with ``dof`` degrees of freedom (1, t-SNE's, by default; van
@@ -324,7 +325,7 @@ class ParametricTSNE(
     k-means centres of the training rows, and a temperature ``t``, which
     starts at the median squared distance from a training row to its
     second-nearest centre; both are then trained with the rest. Two dense
-    ReLU layers of 128 units and a linear output follow. The landmark layer
+    tanh layers of 128 units and a linear output follow. The landmark layer
     is the idea of kernel t-SNE (Gisbrecht et al. [5]_, a map that is a
     normalised kernel expansion over training points) with learned centres
     and a network after it: a new row is mapped from where it lies among
@@ -341,7 +342,7 @@ class ParametricTSNE(
     subset, with held-out rows placed on a map of the others (means of 3
     seeds). Against a plain dense network of three hidden layers of 256
     units on the raw rows (``pca_components=None, n_landmarks=None,
-    input_noise=0, hidden_layer_sizes=(256, 256, 256)``), the projection,
+    input_noise=0, hidden_layer_sizes=(256, 256, 256), activation="relu"``), the projection,
     landmarks and noise raised the held-out trustworthiness from 0.955 to
     0.979 on digits and from 0.947 to 0.965 on MNIST, and the held-out 5-NN
     accuracy from 0.930 to 0.977 and from 0.980 to 0.988; the training
@@ -353,7 +354,13 @@ class ParametricTSNE(
     landmarks, centres at random training rows, perplexity 20 or
     ``dof=0.8`` did no better, and two hidden layers of 256 after the
     landmarks no better than two of 128, which place new rows 1.5 to 1.7
-    times as fast. The engine, devices,
+    times as fast. Once the loss's step had been made cheaper, a learning
+    rate of 0.02 and 200 epochs (rather than 0.01 and 150) and tanh rather
+    than ReLU hidden layers raised the held-out trustworthiness from 0.965
+    to 0.969 on MNIST, from 0.974 to 0.979 on its 8-dimensional autoencoder
+    codes and from 0.978 to 0.983 on those of digits (it stayed at 0.978 on
+    digits' pixels), and fit stayed faster than TSNE's on the MNIST
+    subset. The engine, devices,
     callbacks, seeding, validation and failure handling are those of the
     skae autoencoders.
 
@@ -421,12 +428,12 @@ class ParametricTSNE(
         n_landmarks=256,
         input_noise=1.0,
         hidden_layer_sizes=(128, 128),
-        activation="relu",
+        activation="tanh",
         optimizer="adam",
-        learning_rate=0.01,
+        learning_rate=0.02,
         learning_rate_schedule="cosine",
         batch_size=1000,
-        max_epochs=150,
+        max_epochs=200,
         weight_decay=0.0,
         early_stopping=False,
         validation_fraction=0.1,
