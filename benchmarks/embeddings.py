@@ -180,16 +180,16 @@ def new_point_maps(data, *, random_state=0, n_jobs=2, more_seeds=()):
     for input_name, (X_train, X_test, extra_seconds) in inputs.items():
         for contender_class in contenders:
             contender = contender_class(random_state, n_jobs)
+            train_map, fit_seconds = _seconds(contender.fit, X_train)
             row = {
                 "input": input_name,
                 "method": contender.name,
-                "trustworthiness (train)": None,
+                "trustworthiness (train)": float(trustworthiness(X_train, train_map, n_neighbors=5)),
                 "trustworthiness (held-out)": "n/a",
                 "5-NN accuracy (held-out)": "n/a",
-                "fit (s)": None,
+                "fit (s)": fit_seconds,
                 f"place {PLACED_ROWS:,} (s)": "n/a",
             }
-            train_map, row["fit (s)"] = _seconds(contender.fit, X_train)
             test_map = None
             if contender.transform is not None:
                 test_map = contender.transform(X_test)
@@ -199,15 +199,14 @@ def new_point_maps(data, *, random_state=0, n_jobs=2, more_seeds=()):
                 # trained in (openTSNE computes in float64 whatever it gets).
                 new_rows = X_test[placed].astype(np.float32)
                 row[f"place {PLACED_ROWS:,} (s)"] = _place_seconds(contender.transform, new_rows)
-                seeded.append((input_name, contender_class, X_train, X_test, scores))
-            row["trustworthiness (train)"] = float(
-                trustworthiness(X_train, train_map, n_neighbors=5))
+                if more_seeds:
+                    seeded.append((input_name, contender_class, X_train, X_test, scores))
             rows.append(row)
             maps.append({"title": f"{contender.name} on {input_name}", "train": train_map,
                          "test": test_map})
     # The other seeds after every timed call, which they would otherwise disturb.
     spread = []
-    for input_name, contender_class, X_train, X_test, scores in seeded if more_seeds else ():
+    for input_name, contender_class, X_train, X_test, scores in seeded:
         for seed in more_seeds:
             other = contender_class(seed, n_jobs)
             scores.append(_held_out_scores(other.fit(X_train), other.transform(X_test),

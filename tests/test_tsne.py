@@ -277,7 +277,7 @@ def test_landmarks_start_at_kmeans_centres_of_the_training_rows(split_digits):
     est = quick(n_landmarks=12, max_epochs=1, learning_rate=1e-12).fit(X)
     module = est.module_
     rows = module.standardise(torch.as_tensor(X, dtype=torch.float32))
-    distances = module.landmarks.squared_distances(rows).detach()
+    distances = torch.cdist(rows, module.landmarks.centres).detach()
     owner = distances.argmin(dim=1)
     # Each centre is (about) the mean of the rows nearest to it: k-means.
     for k in owner.unique():
@@ -315,7 +315,8 @@ def test_landmark_weights_are_the_softmax_of_minus_squared_distances():
     landmarks.place(torch.randn(7, 5) * 3, 2.5)
     x = torch.randn(40, 5, dtype=torch.float64) * 3 + 10
     temperature = torch.exp(landmarks.log_temperature.double())
-    expected = torch.softmax(-landmarks.squared_distances(x) / temperature, dim=1) * landmarks.gain
+    squared = torch.cdist(x, landmarks.centres.double()).square()
+    expected = torch.softmax(-squared / temperature, dim=1) * landmarks.gain
     assert_allclose(landmarks(x).detach().numpy(), expected.detach().numpy(), rtol=1e-9)
     with torch.no_grad():
         assert_allclose(landmarks(x).numpy(), expected.detach().numpy(), rtol=1e-9)

@@ -48,15 +48,6 @@ class SoftLandmarks(nn.Module):
         # (measured: 60 steps on 450 digits rows, trustworthiness 0.84 -> 0.97).
         self.gain = math.sqrt(n_landmarks)
 
-    def squared_distances(self, x):
-        """(n_rows, n_landmarks) squared distances from the rows of x to the centres."""
-        centres = self.centres.to(x.dtype)
-        squared = torch.addmm(
-            x.square().sum(dim=1, keepdim=True) + centres.square().sum(dim=1),
-            x, centres.T, alpha=-2.0,
-        )
-        return squared.clamp(min=0)
-
     @torch.no_grad()
     def place(self, centres, temperature):
         """Set the centres (a tensor of their shape) and the temperature (a positive float)."""
