@@ -13,7 +13,8 @@ as skae does), each with ``transform`` and, with the converter option
 ``{"method": "inverse_transform"}``, ``inverse_transform``; and
 :class:`~skae.AutoencoderOutlierDetector` over one of these trained with the
 squared error (``label`` and ``scores`` outputs, as skl2onnx gives
-IsolationForest's). The graphs are written from the fitted weights with
+IsolationForest's); and :class:`~skae.ParametricTSNE` (``transform``: the
+map of new rows). The graphs are written from the fitted weights with
 plain ONNX operators (MatMul, Add and the activations), in the input's float
 type, so onnxruntime runs them without torch.
 
@@ -51,6 +52,7 @@ try:
         OnnxReshapeApi13,
         OnnxSelu,
         OnnxSigmoid,
+        OnnxSoftmax,
         OnnxSub,
         OnnxTanh,
         OnnxWhere,
@@ -76,8 +78,10 @@ from ._denoising import DenoisingAutoencoder
 from ._linear import LinearAutoencoder
 from ._outlier import AutoencoderOutlierDetector
 from ._sparse import SparseAutoencoder
+from ._tsne import ParametricTSNE
 from ._variational import VariationalAutoencoder
 from .nn import LinearAutoencoderModule, VariationalAutoencoderModule
+from .nn._tsne import EmbeddingModule
 
 __all__ = ["DENSE_ESTIMATORS", "export_module", "register_converters"]
 
@@ -183,6 +187,54 @@ def _decoder_graph(module, z, dtype, opv):
     return z
 
 
+def _embedding_graph(module, x, dtype, opv):
+    """The ONNX graph of :class:`~skae.nn._tsne.EmbeddingModule`'s ``encode``."""
+    # Constants are derived in float64 from the float32 weights, then cast
+    # once to the graph's type.
+    scale = float(module.scale)
+    shift = module.shift.detach().double()
+    if module.projection is None:
+        x = OnnxMul(OnnxSub(x, _array(shift, dtype), op_version=opv),
+                    np.array([1.0 / scale], dtype=dtype), op_version=opv)
+    else:
+        projection = module.projection.detach().double() / scale
+        x = _linear(x, projection.t(), -(shift @ projection), dtype, opv)
+    if module.landmarks is not None:
+        landmarks = module.landmarks
+        centres = landmarks.centres.detach().double()
+        inverse_temperature = float(torch.exp(-landmarks.log_temperature.detach().double()))
+        logits = _linear(x, centres * (2.0 * inverse_temperature),
+                         centres.square().sum(dim=1) * -inverse_temperature, dtype, opv)
+        x = OnnxMul(OnnxSoftmax(logits, axis=1, op_version=opv),
+                    np.array([landmarks.gain], dtype=dtype), op_version=opv)
+    x = _linear(x, module.first.weight, module.first.bias, dtype, opv)
+    for layer in module.later:
+        if isinstance(layer, nn.Linear):
+            x = _linear(x, layer.weight, layer.bias, dtype, opv)
+        else:
+            x = _activation(x, layer, dtype, opv)
+    return x
+
+
+def _embedding_shape(operator):
+    estimator = operator.raw_operator
+    input_type = operator.inputs[0].type.__class__
+    operator.outputs[0].type = input_type([operator.inputs[0].get_first_dimension(),
+                                           estimator.embedding_.shape[1]])
+
+
+def _convert_embedding(scope, operator, container):
+    module = operator.raw_operator.module_
+    if type(module) is not EmbeddingModule:
+        raise NotImplementedError(
+            f"skae's ONNX converter of ParametricTSNE covers its own module; got {type(module)}."
+        )
+    opv = container.target_opset
+    dtype = guess_numpy_type(operator.inputs[0].type)
+    out = _embedding_graph(module, operator.inputs[0], dtype, opv)
+    OnnxIdentity(out, op_version=opv, output_names=operator.outputs[:1]).add_to(scope, container)
+
+
 def _method(container, estimator):
     return container.get_options(estimator, dict(method="transform"))["method"]
 
@@ -259,6 +311,9 @@ def register_converters():
     update_registered_converter(
         AutoencoderOutlierDetector, "SkaeAutoencoderOutlierDetector", _detector_shape,
         _convert_detector,
+    )
+    update_registered_converter(
+        ParametricTSNE, "SkaeParametricTSNE", _embedding_shape, _convert_embedding,
     )
 
 

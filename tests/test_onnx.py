@@ -16,6 +16,7 @@ from skae import (  # noqa: E402
     AutoencoderOutlierDetector,
     ConvolutionalAutoencoder,
     LinearAutoencoder,
+    ParametricTSNE,
     RecurrentAutoencoder,
     SparseAutoencoder,
     VariationalAutoencoder,
@@ -122,6 +123,42 @@ def test_outlier_detector_labels_and_scores_agree(split):
     # A row within rounding of the threshold may fall either way.
     clear = np.abs(expected) > 1e-5
     assert_array_equal(labels[clear], detector.predict(X)[clear])
+
+
+TSNE_SETTINGS = [
+    pytest.param({}, id="landmarks-pca"),
+    pytest.param({"pca_components": None}, id="landmarks"),
+    pytest.param({"n_landmarks": None, "activation": "selu"}, id="pca-selu"),
+    # Neither: the module folds the standardisation into its first layer.
+    pytest.param({"n_landmarks": None, "pca_components": None, "activation": "relu"},
+                 id="plain-relu"),
+]
+
+
+@pytest.mark.parametrize("settings", TSNE_SETTINGS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parametric_tsne_places_new_rows_as_transform(settings, dtype, split):
+    X_train, _, X_test = split
+    tsne = ParametricTSNE(max_epochs=3, random_state=0, device="cpu", **settings).fit(X_train)
+    X = X_test.astype(dtype)
+    (points,) = run_onnx(tsne, X)
+    expected = tsne.transform(X)
+    assert points.dtype == dtype
+    # The map's coordinates are not of unit size: the tolerance follows their extent.
+    assert_allclose(points, expected, atol=ATOL[dtype] * np.abs(expected).max(), rtol=0)
+
+
+def test_scaler_autoencoder_parametric_tsne_pipeline(split):
+    X_train, _, X_test = split
+    pipeline = make_pipeline(
+        StandardScaler(),
+        Autoencoder(8, hidden_layer_sizes=(32,), max_epochs=3, random_state=0, device="cpu"),
+        ParametricTSNE(max_epochs=3, random_state=0, device="cpu"),
+    ).fit(X_train.astype(np.float32))
+    (points,) = run_onnx(pipeline, X_test)
+    expected = pipeline.transform(X_test)
+    assert points.shape == (len(X_test), 2)
+    assert_allclose(points, expected, atol=ATOL[np.float32] * np.abs(expected).max(), rtol=0)
 
 
 def test_unsupported_estimators_raise_clearly(split, blobs):

@@ -36,6 +36,8 @@ class SoftLandmarks(nn.Module):
         (n_landmarks, n_features) landmark positions.
     log_temperature : torch.nn.Parameter
         Scalar log of the softmax temperature.
+    gain : float
+        ``sqrt(n_landmarks)``, the factor on the softmax's output.
     """
 
     def __init__(self, n_features, n_landmarks):
@@ -122,6 +124,11 @@ class EmbeddingModule(nn.Module):
         Scalar buffer the (projected) inputs are divided by.
     landmarks : SoftLandmarks or None
         The first layer, when ``n_landmarks`` is set.
+    first : torch.nn.Linear
+        The dense layer after the landmarks (or the standardised input).
+    later : torch.nn.Sequential
+        What follows ``first``: an activation and a linear layer per
+        further layer, the last linear one giving the map.
     """
 
     def __init__(self, n_features, n_components, hidden_layer_sizes=(), *, activation="relu",
