@@ -89,19 +89,25 @@ def watch_interrupts():
     (``EarlyStopping`` does), so the exception alone does not tell a user's
     Ctrl-C from a callback's request. Yields a dict whose ``"fired"`` is set
     when the signal arrives; the previous handler still runs. Signals reach
-    the main thread only, so elsewhere nothing is installed.
+    the main thread only, so elsewhere nothing is installed; nor where the
+    process ignores SIGINT.
     """
     state = {"fired": False}
     if threading.current_thread() is not threading.main_thread():
         yield state
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        # The process ignores Ctrl-C (started under nohup, or as a shell's
+        # background job): so does training.
+        yield state
+        return
 
     def on_sigint(signum, frame):
         state["fired"] = True
         if callable(previous):
             previous(signum, frame)
-        elif previous != signal.SIG_IGN:
+        else:
             signal.default_int_handler(signum, frame)
 
     signal.signal(signal.SIGINT, on_sigint)

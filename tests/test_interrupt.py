@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
 
 CHILD = textwrap.dedent(
     """
-    import sys, warnings
+    import signal, sys, warnings
     import numpy as np
     from sklearn.exceptions import NotFittedError
     from skorch.callbacks import Callback
@@ -25,9 +25,17 @@ CHILD = textwrap.dedent(
         def on_epoch_end(self, net, **kwargs):
             print("epoch", net.history[-1, "epoch"], flush=True)
 
-    scenario = sys.argv[1]
+    scenario, sigint = sys.argv[1], sys.argv[2]
+    # A child started from a background job inherits SIGINT ignored, and
+    # Python then never raises KeyboardInterrupt: set Ctrl-C as a terminal
+    # delivers it, or ignored on purpose.
+    signal.signal(signal.SIGINT,
+                  signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler)
     X = np.random.RandomState(0).rand(40000, 64)
     settings = dict(hidden_layer_sizes=(64,), max_epochs=100000, device="cpu", random_state=0)
+    if scenario == "stops":
+        # Stops by itself after a few epochs: no improvement is ever enough.
+        settings.update(n_iter_no_change=3, tol=1e9)
     if scenario == "classifier":
         y = np.arange(len(X)) % 3
         est = AutoencoderClassifier(Autoencoder(4, callbacks=[Announce()], **settings),
@@ -56,15 +64,19 @@ CHILD = textwrap.dedent(
 )
 
 
-def interrupt_child(scenario, after_line):
-    """Run the child, send SIGINT once it prints ``after_line``; return its output."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, scenario],
+def start_child(scenario, sigint="default"):
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, scenario, sigint],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def interrupt_child(scenario, after_line):
+    """Run the child, send SIGINT once it prints ``after_line``; return its output."""
+    child = start_child(scenario)
     lines = []
     try:
         for line in child.stdout:
@@ -100,3 +112,24 @@ def test_ctrl_c_before_any_epoch_ends_everything_and_fits_nothing(scenario):
     assert "RETURNED NORMALLY" not in out
     assert not [line for line in out if line.startswith("epoch")], out
     assert "NOT FITTED []" in out, out
+
+
+def test_ctrl_c_ignored_by_the_process_changes_nothing():
+    # As under nohup: the process ignores SIGINT, so a fit must go on, and
+    # end as it would have (here by its own stopping rule), not as if
+    # interrupted.
+    child = start_child("stops", sigint="ignored")
+    lines = []
+    try:
+        for line in child.stdout:
+            lines.append(line.strip())
+            if lines[-1] == "epoch 1":
+                child.send_signal(signal.SIGINT)
+                break
+        rest, _ = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    out = lines + rest.splitlines()
+    assert "RETURNED NORMALLY" in out, out
+    assert not any(line.startswith("WARNING TrainingInterrupted") for line in out), out
+    assert next(line for line in out if line.startswith("FITTED")).endswith("True (3, 4)")
