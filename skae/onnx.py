@@ -10,7 +10,7 @@ Supported: :class:`~skae.LinearAutoencoder`, :class:`~skae.Autoencoder`,
 :class:`~skae.DenoisingAutoencoder`, :class:`~skae.SparseAutoencoder` and
 :class:`~skae.VariationalAutoencoder` (``transform`` gives the mean coding,
 as skae does), each with ``transform`` and, with the converter option
-``{"method": "inverse_transform"}``, ``inverse_transform``; and
+``{"method": "inverse_transform"}``, ``inverse_transform``;
 :class:`~skae.AutoencoderOutlierDetector` over one of these trained with the
 squared error (``label`` and ``scores`` outputs, as skl2onnx gives
 IsolationForest's); and :class:`~skae.ParametricTSNE` (``transform``: the
