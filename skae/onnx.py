@@ -215,11 +215,14 @@ def _embedding_graph(module, x, dtype, opv):
     return x
 
 
-def _embedding_shape(operator):
-    estimator = operator.raw_operator
+def _set_output_width(operator, width):
+    """The first output: one row per input row, ``width`` columns, in the input's float type."""
     input_type = operator.inputs[0].type.__class__
-    operator.outputs[0].type = input_type([operator.inputs[0].get_first_dimension(),
-                                           estimator.embedding_.shape[1]])
+    operator.outputs[0].type = input_type([operator.inputs[0].get_first_dimension(), width])
+
+
+def _embedding_shape(operator):
+    _set_output_width(operator, operator.raw_operator.embedding_.shape[1])
 
 
 def _convert_embedding(scope, operator, container):
@@ -240,8 +243,7 @@ def _autoencoder_shape(operator):
     estimator = operator.raw_operator
     method = operator.scope_inst.get_options(estimator, dict(method="transform"))["method"]
     width = estimator.n_features_in_ if method == "inverse_transform" else estimator.n_components_
-    input_type = operator.inputs[0].type.__class__
-    operator.outputs[0].type = input_type([operator.inputs[0].get_first_dimension(), width])
+    _set_output_width(operator, width)
 
 
 def _convert_autoencoder(scope, operator, container):

@@ -64,19 +64,19 @@ CHILD = textwrap.dedent(
 )
 
 
-def start_child(scenario, sigint="default"):
-    return subprocess.Popen(
+def interrupt_child(scenario, after_line, sigint="default"):
+    """Run the child, send SIGINT once it prints ``after_line``; return its output.
+
+    ``sigint`` is the child's own SIGINT handling: "default" (as a terminal
+    delivers Ctrl-C) or "ignored" (as under nohup).
+    """
+    child = subprocess.Popen(
         [sys.executable, "-c", CHILD, scenario, sigint],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-
-
-def interrupt_child(scenario, after_line):
-    """Run the child, send SIGINT once it prints ``after_line``; return its output."""
-    child = start_child(scenario)
     lines = []
     try:
         for line in child.stdout:
@@ -118,18 +118,7 @@ def test_ctrl_c_ignored_by_the_process_changes_nothing():
     # As under nohup: the process ignores SIGINT, so a fit must go on, and
     # end as it would have (here by its own stopping rule), not as if
     # interrupted.
-    child = start_child("stops", sigint="ignored")
-    lines = []
-    try:
-        for line in child.stdout:
-            lines.append(line.strip())
-            if lines[-1] == "epoch 1":
-                child.send_signal(signal.SIGINT)
-                break
-        rest, _ = child.communicate(timeout=60)
-    finally:
-        child.kill()
-    out = lines + rest.splitlines()
+    out = interrupt_child("stops", "epoch 1", sigint="ignored")
     assert "RETURNED NORMALLY" in out, out
     assert not any(line.startswith("WARNING TrainingInterrupted") for line in out), out
     assert next(line for line in out if line.startswith("FITTED")).endswith("True (3, 4)")
