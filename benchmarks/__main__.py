@@ -9,10 +9,6 @@ runs the opt-in scaling study instead (``benchmarks/scaling.py``).
 """
 
 import argparse
-import datetime
-import os
-import platform
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -21,34 +17,7 @@ import numpy as np
 
 from . import data as datasets
 from . import anomaly, embeddings, families, inference, linear_vs_pca, memory, throughput
-
-
-def markdown_table(rows, columns=None):
-    columns = columns or [c for c in rows[0] if c != "embedding"]
-
-    def cell(value):
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return str(value)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def machine_header():
-    import sklearn
-    import skorch
-    import torch
-
-    return "\n".join([
-        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"- machine: {platform.platform()}, {os.cpu_count()} CPU cores, "
-        f"torch intra-op threads {torch.get_num_threads()}, "
-        f"CUDA {'available' if torch.cuda.is_available() else 'not available'}",
-        f"- python {platform.python_version()}, numpy {np.__version__}, "
-        f"scikit-learn {sklearn.__version__}, torch {torch.__version__}, skorch {skorch.__version__}",
-    ])
+from ._common import CHUNK_ROWS, WARM_UP_ROWS, log, machine_header, markdown_table
 
 
 def throughput_workloads(data, quick):
@@ -81,7 +50,7 @@ def inference_section(args):
         "",
         f"Many rows: {n_rows:,} x 784 synthetic uniform random rows (not the report's "
         f"dataset), {inference.architecture(small)} net, median of {rounds} rounds. The plain "
-        f"forward runs in {inference.CHUNK_ROWS:,}-row chunks into one preallocated output, "
+        f"forward runs in {CHUNK_ROWS:,}-row chunks into one preallocated output, "
         "without copying X. float64 input is compared with that float32 forward on the float32 "
         "array, and with the same forward run in float64 on a float64 copy of the module "
         "(made outside the timing). The memory these calls add is in section 6.",
@@ -111,7 +80,7 @@ def memory_section(args):
         f"{n_rows:,} x 784 synthetic uniform random float32 rows "
         f"({n_rows * 784 * 4 / 1e6:.0f} MB). Each contender runs in a fresh process (one "
         "thread, two processes at a time): its setup, one warm-up call on "
-        f"{memory.WARM_UP_ROWS:,} rows (one-time costs such as thread pools and BLAS "
+        f"{WARM_UP_ROWS:,} rows (one-time costs such as thread pools and BLAS "
         "buffers are not a cost per byte), then the measured call, while a thread reads "
         "RssAnon from /proc/self/status every 2 ms. 'bytes per input byte' is (peak "
         "RssAnon - RssAnon just before the call) / X.nbytes; 'VmHWM check' is the kernel's "
@@ -231,10 +200,6 @@ def tsne_section(data, args):
             ]
         lines += [f"![maps of new points, {run.name}]({figure.name})"]
     return lines
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 def main(argv=None):

@@ -41,6 +41,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._common import log, markdown_table
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -213,14 +215,31 @@ def timed(train, workload, data, seed):
     return time.perf_counter() - start, loss, module
 
 
+@contextlib.contextmanager
+def float32_math(precision):
+    """torch's float32 math flags for ``precision`` in the block, restored after.
+
+    "tf32" lets matmuls and convolutions round float32 operands to TF32;
+    "float32" and "bfloat16" forbid it (bf16 comes from autocast instead),
+    as skae's ``precision`` parameter means them.
+    """
+    matmul, convolution = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    tf32 = precision == "tf32"
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(matmul)
+        torch.backends.cudnn.allow_tf32 = convolution
+
+
 @torch.no_grad()
 def reconstruction_mse(module, X):
     """Mean squared error of the trained net over all rows, in full float32."""
     module.eval()
-    with contextlib.ExitStack() as stack:
-        from skae._captured import precision_settings
-
-        stack.enter_context(precision_settings("float32"))
+    # Every contender's error in the same arithmetic, whatever it trained in.
+    with float32_math("float32"):
         total = 0.0
         for start in range(0, len(X), 65_536):
             batch = X[start : start + 65_536].to(next(module.parameters()).device,
@@ -278,17 +297,10 @@ def measure(workload, data, repeats, with_skae):
     return rows, n_params
 
 
-def markdown_table(rows):
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------ torch.compile
 def compile_comparison(n_rows, steps, precisions, batch_size=256):
     """ms per full-batch step: the captured engine vs torch.compile reduce-overhead."""
-    from skae._captured import CapturedTrainStep, precision_settings
+    from skae._captured import CapturedTrainStep
 
     workload = Workload("compile", n_rows, 64, (1024, 512), batch_size, 1)
     X = synthetic_rows(n_rows, seed=1)
@@ -340,7 +352,7 @@ def compile_comparison(n_rows, steps, precisions, batch_size=256):
                     total += loss.detach()
                 return float(total / steps)
 
-            with precision_settings(precision):
+            with float32_math(precision):
                 start = time.perf_counter()
                 epoch(orders[0])
                 first = time.perf_counter() - start
@@ -359,10 +371,6 @@ def compile_comparison(n_rows, steps, precisions, batch_size=256):
 
 
 # ----------------------------------------------------------------------- main
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
 def inference_comparison(n_rows, repeats):
     """``transform`` of host float32 rows against a plain chunked float32 forward."""
     from skae import Autoencoder

@@ -9,7 +9,8 @@ after):
   ``torch.no_grad()``; median seconds per call;
 - many rows: ``transform`` of a large synthetic array against a plain
   float32 ``torch.no_grad()`` forward of ``module_.encode`` in 8,192-row
-  chunks written into one preallocated output (:func:`plain_forward`).
+  chunks written into one preallocated output
+  (:func:`benchmarks._common.plain_forward`).
   float64 input is timed too, against the same float32 forward and against
   that forward run in float64 on a float64 copy of the module (made once,
   outside the timing).
@@ -32,31 +33,10 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skae import Autoencoder
-from skae._runtime import torch_threads
 
-from .memory import WARM_UP_ROWS, synthetic
+from ._common import WARM_UP_ROWS, markdown_table, plain_forward, synthetic, torch_threads
 
-CHUNK_ROWS = 8192
 THREADS = 1
-
-
-def plain_forward(module, X, chunk_rows=CHUNK_ROWS):
-    """``module.encode`` on X's rows, chunk by chunk, under ``torch.no_grad()``.
-
-    The hand-written reference: no copy of X (``torch.from_numpy``), the
-    module used as it is, codes written into one preallocated array. It
-    computes in the module's dtype.
-    """
-    X_tensor = torch.from_numpy(X)
-    dtype = next(module.parameters()).dtype
-    codes = None
-    with torch.no_grad():
-        for start in range(0, len(X_tensor), chunk_rows):
-            chunk = module.encode(X_tensor[start : start + chunk_rows].to(dtype))
-            if codes is None:
-                codes = torch.empty((len(X_tensor), chunk.shape[1]), dtype=chunk.dtype)
-            codes[start : start + len(chunk)] = chunk
-    return codes.numpy()
 
 
 def fitted_autoencoder(hidden_layer_sizes, n_components=32, n_features=784, seed=0):
@@ -173,7 +153,6 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the large array")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    from .__main__ import markdown_table
 
     small, large = fitted_autoencoder((256,)), fitted_autoencoder((2048, 1024))
     print(f"torch intra-op threads: {THREADS}\n")

@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ._common import WARM_UP_ROWS, markdown_table, plain_forward, synthetic
+
 STATUS = Path("/proc/self/status")
 SAMPLE_SECONDS = 0.002
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -141,15 +143,6 @@ class Net:
     batch_size: int = 256
 
 
-def synthetic(n_rows, n_features=784, dtype="float32", seed=0):
-    """Uniform [0, 1) random rows (the content does not change the memory)."""
-    import numpy as np
-
-    return np.random.default_rng(seed).random((n_rows, n_features), dtype=np.float32).astype(
-        dtype, copy=False
-    )
-
-
 def _autoencoder(net, **settings):
     from skae import Autoencoder
 
@@ -199,8 +192,6 @@ def _skae_transform(X, net):
 
 
 def _plain_forward(X, net):
-    from .inference import plain_forward
-
     module = _fitted_on_a_few_rows(X, net).module_
     return lambda A: plain_forward(module, A)
 
@@ -222,12 +213,6 @@ CONTENDERS = {
                                       None),
     "X.copy()": ("calibration: one full copy", _numpy_copy, None),
 }
-
-# One untimed call on this many rows first, so that one-time costs (thread
-# pools, BLAS buffers, torch's lazily built state: tens of MB) are not
-# counted as cost per input byte.
-WARM_UP_ROWS = 8_192
-
 
 def _run_child(name, n_rows, n_features, dtype, net):
     """Set up one contender, warm it up, measure its call on X; the figures."""
@@ -330,8 +315,6 @@ def main(argv=None):
     if args.child:
         print(json.dumps(_run_child(args.child, args.rows, args.features, args.dtype, net)))
         return
-    from .__main__ import markdown_table
-
     print(markdown_table(compare(args.rows, args.features, dtype=args.dtype, net=net)))
 
 

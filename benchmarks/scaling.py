@@ -45,6 +45,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from . import memory
+from ._common import WARM_UP_ROWS, machine_header, markdown_table, synthetic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROWS = (10_000, 100_000, 1_000_000)
@@ -147,9 +148,9 @@ def _scaling_child(spec):
 
     net = memory.Net(**{k: tuple(v) if isinstance(v, list) else v
                         for k, v in spec["net"].items()})
-    X = memory.synthetic(spec["rows"], N_FEATURES)
+    X = synthetic(spec["rows"], N_FEATURES)
     call = CONTENDERS[spec["contender"]][1](X, net)
-    call(X[: memory.WARM_UP_ROWS])
+    call(X[:WARM_UP_ROWS])
     with memory.PeakMemory() as peak:
         start = time.perf_counter()
         call(X)
@@ -176,7 +177,7 @@ def _memmap_child(spec):
         estimator = _autoencoder(net, max_epochs=1, random_state=0)
         from sklearn.base import clone
 
-        clone(estimator).fit(X[: memory.WARM_UP_ROWS]).transform(X[: memory.WARM_UP_ROWS])
+        clone(estimator).fit(X[:WARM_UP_ROWS]).transform(X[:WARM_UP_ROWS])
         evict_from_page_cache(path)
         with memory.PeakMemory() as fit_memory:
             start = time.perf_counter()
@@ -364,8 +365,6 @@ def shuffle_quality(seeds=QUALITY_SEEDS, log=print):
 
 # ----------------------------------------------------------------- the report
 def report(args, log):
-    from .__main__ import machine_header, markdown_table
-
     started = time.perf_counter()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     lines = ["# skae scaling report", "", machine_header(),

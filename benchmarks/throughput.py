@@ -27,7 +27,8 @@ from threadpoolctl import threadpool_info
 from torch import nn
 
 from skae import Autoencoder
-from skae._runtime import torch_threads
+
+from ._common import torch_threads
 
 
 @dataclass(frozen=True)
