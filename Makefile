@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo docs clean
+.PHONY: install test test-floors demo docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,26 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 	$(MAKE) docs
+
+# The declared floors of the dependencies (.ci/floors.py reads them from
+# pyproject.toml), in a venv of their own, on the tests that exercise what
+# each is used for: skorch's net, pickling and callbacks, scikit-learn's
+# validation and t-SNE helper, scipy, tqdm's bar.
+FLOORS := $(VENV)/floors
+FLOORS_STAMP := $(FLOORS)/.installed
+FLOORS_TESTS := tests/test_net.py tests/test_state.py tests/test_dense.py tests/test_linear.py \
+	tests/test_feedback.py tests/test_tsne.py tests/test_classifier.py \
+	tests/test_variational.py tests/test_sparse.py
+$(FLOORS_STAMP): pyproject.toml .ci/floors.py
+	$(PYTHON) -m venv $(FLOORS)
+	$(FLOORS)/bin/python -m pip install --quiet torch==2.13.0
+	$(FLOORS)/bin/python .ci/floors.py > $(FLOORS)/floors.txt
+	$(FLOORS)/bin/python -m pip install --quiet --constraint $(FLOORS)/floors.txt -e . pytest
+	touch $@
+
+test-floors: $(FLOORS_STAMP)
+	$(FLOORS)/bin/python -m pip list 2>/dev/null | grep -iE '^(numpy|scikit-learn|scipy|skorch|torch|tqdm) '
+	$(FLOORS)/bin/python -m pytest -q $(FLOORS_TESTS)
 
 # Peers the report compares against; the package never imports them.
 PEERS_STAMP := $(VENV)/.benchmark-peers
