@@ -13,6 +13,7 @@ from ._compat import Interval, _fit_context
 from ._rows import dense_block
 from ._runtime import resolve_device
 from .exceptions import DataScaleWarning
+from ._spec import TrainingSpec
 from ._training import TorchEstimatorMixin, restore_on_failure
 from .nn import ReconstructionLoss, reconstruction_error
 
@@ -104,10 +105,12 @@ class BaseAutoencoder(
 ):
     """Shared machinery of the skae autoencoders; subclasses build the module.
 
-    Subclasses implement :meth:`_build_module` and may extend
-    :meth:`_penalties` (weighted extra loss terms), :meth:`_check_params`
-    (checks that need the data) and :meth:`_prepare_module` (data-dependent
-    state set before training, such as a mean).
+    Its :meth:`training_spec` trains the module of :meth:`_build_module`
+    on the reconstruction loss of :meth:`_reconstruction_loss` plus the
+    terms of :meth:`_penalties`, after :meth:`_check_params`; a family with
+    data-dependent state (a mean, landmarks, pretrained layers) extends
+    :meth:`training_spec` itself, and derives its fitted attributes from
+    the trained net in :meth:`fitted_attributes`.
     """
 
     _parameter_constraints: dict = {
@@ -124,8 +127,39 @@ class BaseAutoencoder(
         """Name of the reconstruction loss ("mse" or "bce")."""
         return "mse"
 
-    def _criterion(self):
-        return ReconstructionLoss, {"kind": self._reconstruction_loss()}
+    def _check_params(self, X):
+        """Checks of the parameters against each other and the data; raise ValueError."""
+
+    def _build_module(self, n_features):
+        """A fresh torch module for ``n_features`` inputs."""
+        raise NotImplementedError
+
+    def _penalties(self):
+        """Weighted extra loss terms: a list of (weight, callable(output))."""
+        return []
+
+    def _epoch_budget(self, n_samples):
+        """Epochs a fit trains for at most."""
+        return self.max_epochs
+
+    def training_spec(self, X, y=None, *, fitted_module=None, streaming=False):
+        self._check_params(X)
+        return TrainingSpec(
+            module=fitted_module if fitted_module is not None else self._build_module(X.shape[1]),
+            epochs=self._epoch_budget(X.shape[0]),
+            criterion=ReconstructionLoss,
+            criterion_params={"kind": self._reconstruction_loss()},
+            penalties=self._penalties(),
+            # A continued fit keeps the weight it was trained with.
+            reconstruction_weight=None if fitted_module is not None else 1.0,
+        )
+
+    training_spec.__doc__ = TorchEstimatorMixin.training_spec.__doc__
+
+    def fitted_attributes(self, net, X, spec):
+        return {"n_components_": net.module_.n_components}
+
+    fitted_attributes.__doc__ = TorchEstimatorMixin.fitted_attributes.__doc__
 
     # Sparse matrices are densified batch by batch, never whole.
     _accepted_sparse_formats = ("csr", "csc")
@@ -155,10 +189,6 @@ class BaseAutoencoder(
         # NotFittedError, as PCA's does.
         return self.n_components_
 
-    def _set_fitted_attributes(self, net):
-        super()._set_fitted_attributes(net)
-        self.n_components_ = self._fitted_architecture["n_components"]
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
@@ -186,9 +216,7 @@ class BaseAutoencoder(
         resume = self.warm_start and hasattr(self, "net_")
         X = self._validate_training_X(X, reset=not resume)
         self._check_scale(X)
-        return self._train(
-            X, epochs=self._epoch_budget(X.shape[0]), resume=resume, streaming=False
-        )
+        return self._train(X, resume=resume, streaming=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_failure
@@ -214,7 +242,7 @@ class BaseAutoencoder(
         resume = hasattr(self, "net_")
         X = self._validate_training_X(X, reset=not resume)
         self._check_scale(X)
-        return self._train(X, epochs=1, resume=resume, streaming=True)
+        return self._train(X, resume=resume, streaming=True)
 
     def transform(self, X):
         """Encode X: the coding layer's values.

@@ -86,8 +86,10 @@ class MappedRows:
 
     Parameters
     ----------
-    tensor : torch.Tensor
-        A CPU tensor sharing the mapped array's memory.
+    array : numpy.ndarray or torch.Tensor
+        The mapped array (or a CPU tensor sharing its memory). A view with
+        negative strides (``X[::-1]``) is served as it is: numpy indexes it,
+        where torch would need a copy.
     dtype : torch.dtype
         The dtype of the tensors served.
     chunk_bytes : int, default=None
@@ -99,29 +101,34 @@ class MappedRows:
 
     device = torch.device("cpu")
 
-    def __init__(self, tensor, dtype, *, chunk_bytes=None, window_chunks=None):
-        self.tensor = tensor
+    def __init__(self, array, dtype, *, chunk_bytes=None, window_chunks=None):
+        self.array = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
         self.dtype = dtype
-        row_bytes = max(1, tensor[0].numel() * tensor.element_size()) if len(tensor) else 1
+        row_bytes = max(1, self.array[0].nbytes) if len(self.array) else 1
         self.chunk_rows = max(1, (chunk_bytes or CHUNK_BYTES) // row_bytes)
         self.window_chunks = window_chunks or WINDOW_CHUNKS
 
     def __len__(self):
-        return len(self.tensor)
+        return len(self.array)
 
     @property
     def shape(self):
-        return self.tensor.shape
+        return torch.Size(self.array.shape)
 
     def index_select(self, dim, index):
         if dim != 0:
             raise ValueError("MappedRows selects rows (dim=0) only.")
-        return self.tensor.index_select(0, index.cpu()).to(self.dtype)
+        return self._served(self.array[index.cpu().numpy()])
 
     def __getitem__(self, rows):
         if not isinstance(rows, slice):
             raise TypeError("MappedRows takes row slices; use index_select for indices.")
-        return self.tensor[rows].to(self.dtype)
+        return self._served(np.ascontiguousarray(self.array[rows]))
+
+    def _served(self, rows):
+        # A slice of a read-only mapping is read-only; a batch is small, and
+        # copying it beats a tensor torch would warn about.
+        return torch.from_numpy(rows if rows.flags.writeable else rows.copy()).to(self.dtype)
 
     def row_order(self, rows=None, *, shuffle):
         """The order of one pass over ``rows`` (None: all rows), as cheap reads go.

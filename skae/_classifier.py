@@ -13,6 +13,7 @@ from ._base import BaseAutoencoder
 from ._compat import _fit_context
 from ._dense import Autoencoder
 from ._runtime import resolve_device
+from ._spec import TrainingSpec
 from ._training import TorchEstimatorMixin, draw_seed, restore_on_failure
 from .nn import EncoderClassifierModule
 
@@ -221,29 +222,39 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
                 "y has no labelled row: every label is -1, the unlabelled marker."
             )
         check_classification_targets(y[labelled])
-        self.classes_, y_encoded = np.unique(y[labelled], return_inverse=True)
+        return self._train(X, y, resume=False, streaming=False)
+
+    def training_spec(self, X, y=None, *, fitted_module=None, streaming=False):
+        labelled = self._labelled_mask(y)
+        classes, y_encoded = np.unique(y[labelled], return_inverse=True)
         autoencoder = clone(self.autoencoder if self.autoencoder is not None else Autoencoder(32))
         if autoencoder.random_state is None:
             autoencoder.set_params(random_state=draw_seed(self.random_state))
-        self.autoencoder_ = autoencoder.fit(X)
-        return self._train(X[labelled], y_encoded, epochs=self.max_epochs, resume=False,
-                           streaming=False)
+        autoencoder.fit(X)
+        module = EncoderClassifierModule(
+            copy.deepcopy(autoencoder.module_), len(classes), freeze_encoder=self.freeze_encoder
+        )
+        return TrainingSpec(
+            module=module,
+            epochs=self.max_epochs,
+            criterion=nn.CrossEntropyLoss,
+            inputs=X[labelled],
+            target=y_encoded,
+            context={"autoencoder": autoencoder, "classes": classes},
+        )
+
+    training_spec.__doc__ = TorchEstimatorMixin.training_spec.__doc__
+
+    def fitted_attributes(self, net, X, spec):
+        return {"autoencoder_": spec.context["autoencoder"], "classes_": spec.context["classes"]}
+
+    fitted_attributes.__doc__ = TorchEstimatorMixin.fitted_attributes.__doc__
 
     @staticmethod
     def _labelled_mask(y):
         if y.dtype.kind in "iuf":
             return y != UNLABELLED
         return np.ones(len(y), dtype=bool)
-
-    def _build_module(self, n_features):
-        return EncoderClassifierModule(
-            copy.deepcopy(self.autoencoder_.module_),
-            len(self.classes_),
-            freeze_encoder=self.freeze_encoder,
-        )
-
-    def _criterion(self):
-        return nn.CrossEntropyLoss, {}
 
     def predict_proba(self, X):
         """Class probabilities.

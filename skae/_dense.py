@@ -1,5 +1,6 @@
 """Autoencoder: the stacked (deep) dense autoencoder."""
 
+from dataclasses import replace
 from numbers import Integral
 
 from ._base import BaseAutoencoder, check_reconstruction_settings
@@ -237,16 +238,29 @@ class Autoencoder(BaseAutoencoder):
         """Input corruption applied in training only; none for a plain autoencoder."""
         return None
 
-    def _prepare_module(self, module, X, *, resume, streaming):
-        if self.pretrain == "layerwise" and not resume:
-            self.pretraining_loss_curves_ = pretrain_layerwise(
-                self,
-                module,
-                X,
-                loss=self._reconstruction_loss(),
-                penalties=self._penalties(),
-                epochs=self.max_epochs,
-            )
+    def training_spec(self, X, y=None, *, fitted_module=None, streaming=False):
+        spec = super().training_spec(X, y, fitted_module=fitted_module, streaming=streaming)
+        if self.pretrain != "layerwise" or fitted_module is not None:
+            return spec
+        device = next(spec.module.parameters()).device
+        curves = pretrain_layerwise(
+            spec.module, X,
+            lambda stage: self._make_net(stage, device, streaming=False),
+            loss=self._reconstruction_loss(),
+            penalties=spec.penalties,
+            epochs=self.max_epochs,
+        )
+        return replace(spec, context={"pretraining_loss_curves": curves})
+
+    training_spec.__doc__ = BaseAutoencoder.training_spec.__doc__
+
+    def fitted_attributes(self, net, X, spec):
+        attributes = super().fitted_attributes(net, X, spec)
+        if spec.context and "pretraining_loss_curves" in spec.context:
+            attributes["pretraining_loss_curves_"] = spec.context["pretraining_loss_curves"]
+        return attributes
+
+    fitted_attributes.__doc__ = BaseAutoencoder.fitted_attributes.__doc__
 
     def _build_module(self, n_features):
         return DenseAutoencoderModule(

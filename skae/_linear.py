@@ -8,6 +8,7 @@ import torch
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions
 from ._rows import dense_block
+from ._spec import TrainingSpec
 from .nn import LinearAutoencoderModule
 
 
@@ -281,12 +282,11 @@ class LinearAutoencoder(BaseAutoencoder):
     def _check_scale(self, X):
         """Nothing to check: the loss is divided by the data's variance."""
 
-    def _check_params(self, X):
+    def _n_components_for(self, X):
         n_samples, n_features = X.shape
         if self.n_components is None:
             # As PCA: all the components n rows can have.
-            self._n_components = min(n_samples, n_features)
-            return
+            return min(n_samples, n_features)
         if self.n_components > min(n_samples, n_features):
             # As PCA: k components of n rows span at most min(n, p) dimensions.
             raise ValueError(
@@ -294,17 +294,19 @@ class LinearAutoencoder(BaseAutoencoder):
                 f"min(n_samples, n_features)={min(n_samples, n_features)} for a linear "
                 f"autoencoder; got n_samples={n_samples}, n_features={n_features}."
             )
-        self._n_components = self.n_components
+        return self.n_components
 
-    def _build_module(self, n_features):
-        return LinearAutoencoderModule(
-            n_features, self._n_components, tied_weights=self.tied_weights
-        )
-
-    def _prepare_module(self, module, X, *, resume, streaming):
+    def training_spec(self, X, y=None, *, fitted_module=None, streaming=False):
         # partial_fit keeps running statistics, as IncrementalPCA does; fit
-        # means this data, warm start or not.
-        running = resume and streaming
+        # means this data, warm start or not. Only the first call checks
+        # n_components against the data: later batches may be of any size.
+        running = fitted_module is not None and streaming
+        if fitted_module is None:
+            module = LinearAutoencoderModule(
+                X.shape[1], self._n_components_for(X), tied_weights=self.tied_weights
+            )
+        else:
+            module = fitted_module
         n_seen = self.n_samples_seen_ if running else 0
         chunk_mean, chunk_squares = _mean_and_squared_deviation(X)
         n_rows = X.shape[0]
@@ -319,39 +321,41 @@ class LinearAutoencoder(BaseAutoencoder):
                 self.singular_values_.astype(np.float64)[:, None] * self.components_, shift,
             ])
             squares = self._squared_deviation + chunk_squares + float(shift @ shift)
-            self.mean_ = (self.mean_ * n_seen + chunk_mean * n_rows) / total
+            mean = (self.mean_ * n_seen + chunk_mean * n_rows) / total
         else:
             summary = np.empty((0, X.shape[1]))
             squares = chunk_squares
-            self.mean_ = chunk_mean
-        self.n_samples_seen_ = total
-        self._squared_deviation = squares
-        # Read by _set_fitted_attributes once training ends, then dropped.
-        self._training_data = (X, chunk_mean, summary)
+            mean = chunk_mean
         with torch.no_grad():
-            module.mean.copy_(torch.as_tensor(self.mean_))
+            module.mean.copy_(torch.as_tensor(mean))
             # Training sees unwhitened codes; the encoder and decoder hold an
             # orthonormal basis and its transpose after a fit, so resetting
             # the scale leaves every reconstruction as it is.
             module.code_scale.fill_(1.0)
+        if running:
+            weight = None
+        else:
+            # The squared error is divided by the data's mean variance: the
+            # loss is then the fraction of variance left unexplained, and its
+            # gradients do not shrink or grow with the data's scale. Without
+            # this, Adam's epsilon swamps the steps on data scaled by 1e-6.
+            # The codes are unaffected: they scale with the data, as PCA's do.
+            variance = squares / (n_rows * X.shape[1])  # X may be sparse
+            weight = 1.0 / variance if variance > 0 else 1.0
+        return TrainingSpec(
+            module=module,
+            epochs=self._epoch_budget(n_rows),
+            criterion_params={"kind": "mse"},
+            reconstruction_weight=weight,
+            context={"chunk_mean": chunk_mean, "summary": summary, "mean": mean,
+                     "n_samples_seen": total, "squared_deviation": squares},
+        )
 
-    def _reconstruction_weight(self, X, *, resume, streaming):
-        # The squared error is divided by the data's mean variance: the loss
-        # is then the fraction of variance left unexplained, and its
-        # gradients do not shrink or grow with the data's scale. Without
-        # this, Adam's epsilon swamps the steps on data scaled by 1e-6. The
-        # codes are unaffected: they scale with the data, as PCA's do.
-        if resume and streaming:
-            return None
-        variance = self._squared_deviation / (X.shape[0] * X.shape[1])  # X may be sparse
-        return 1.0 / variance if variance > 0 else 1.0
+    training_spec.__doc__ = BaseAutoencoder.training_spec.__doc__
 
-    def _set_fitted_attributes(self, net):
-        super()._set_fitted_attributes(net)
-        X, center, summary = self._training_data
-        del self._training_data
-        module = self.module_
-        self.n_components_ = module.n_components
+    def fitted_attributes(self, net, X, spec):
+        statistics = spec.context
+        module = net.module_
         with torch.no_grad():
             decoder = module.decoder_weight().double().cpu().numpy()
         # The learned subspace is the decoder's column space; its orthonormal
@@ -359,12 +363,12 @@ class LinearAutoencoder(BaseAutoencoder):
         # covariance within it, gives PCA's components and variances once
         # the subspace is PCA's. Only a k x k eigenproblem is solved.
         basis, _ = np.linalg.qr(decoder)
-        scores = summary @ basis
+        scores = statistics["summary"] @ basis
         gram = scores.T @ scores
         for block in _float64_blocks(X):
-            scores = (block - center) @ basis
+            scores = (block - statistics["chunk_mean"]) @ basis
             gram += scores.T @ scores
-        n_samples = self.n_samples_seen_
+        n_samples = statistics["n_samples_seen"]
         dof = max(n_samples - 1, 1)
         variances, rotation = np.linalg.eigh(gram / dof)
         order = np.argsort(variances)[::-1]
@@ -374,24 +378,33 @@ class LinearAutoencoder(BaseAutoencoder):
         # positive, so codes of the same subspace have the same signs.
         largest = components[np.arange(len(components)), np.argmax(np.abs(components), axis=1)]
         components *= np.where(largest < 0, -1.0, 1.0)[:, None]
-        total_variance = self._squared_deviation / dof
+        squared_deviation = statistics["squared_deviation"]
+        total_variance = squared_deviation / dof
         rank = min(n_samples, X.shape[1])
         dtype = X.dtype
-        self.components_ = components.astype(dtype)
-        self.explained_variance_ = variances.astype(dtype)
-        self.explained_variance_ratio_ = (
-            variances / total_variance if total_variance > 0 else np.zeros_like(variances)
-        ).astype(dtype)
-        self.singular_values_ = np.sqrt(variances * dof).astype(dtype)
-        self.noise_variance_ = dtype.type(
-            max(total_variance - variances.sum(), 0.0) / (rank - len(variances))
-            if rank > len(variances) else 0.0
-        )
         # Codes are the coordinates on the ordered components, divided by
         # their standard deviations when whitening (a direction without
         # variance keeps scale 1, so that no code is infinite).
         scale = np.sqrt(variances) if self.whiten else np.ones_like(variances)
         module.load_basis(components, np.where(scale > 0, scale, 1.0))
+        return {
+            "n_components_": module.n_components,
+            "mean_": statistics["mean"],
+            "n_samples_seen_": n_samples,
+            "_squared_deviation": squared_deviation,
+            "components_": components.astype(dtype),
+            "explained_variance_": variances.astype(dtype),
+            "explained_variance_ratio_": (
+                variances / total_variance if total_variance > 0 else np.zeros_like(variances)
+            ).astype(dtype),
+            "singular_values_": np.sqrt(variances * dof).astype(dtype),
+            "noise_variance_": dtype.type(
+                max(total_variance - variances.sum(), 0.0) / (rank - len(variances))
+                if rank > len(variances) else 0.0
+            ),
+        }
+
+    fitted_attributes.__doc__ = BaseAutoencoder.fitted_attributes.__doc__
 
 
 def _mean_and_squared_deviation(X):

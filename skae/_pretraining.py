@@ -2,10 +2,11 @@
 
 import torch
 
-from .nn import ReconstructionLoss
+from ._spec import TrainingSpec
+from ._training import to_training_tensor
 
 
-def pretrain_layerwise(estimator, module, X, *, loss, penalties, epochs):
+def pretrain_layerwise(module, X, make_net, *, loss, penalties, epochs):
     """Pretrain ``module`` (a DenseAutoencoderModule) in place, one layer at a time.
 
     Layer ``d`` is trained as a shallow autoencoder (``module.make_stage(d)``)
@@ -21,19 +22,17 @@ def pretrain_layerwise(estimator, module, X, *, loss, penalties, epochs):
     Returns the training loss curve of each stage.
     """
     device = next(module.parameters()).device
-    codes = estimator._to_training_tensor(X, torch.float32, device)
+    codes = to_training_tensor(X, torch.float32, device)
     n_layers = len(module.layer_sizes) - 1
     loss_curves = []
     for depth in range(n_layers):
         stage = module.make_stage(depth)
-        net = estimator._make_net(
-            stage,
-            (ReconstructionLoss, {"kind": loss if depth == 0 else "mse"}),
-            penalties if depth == n_layers - 1 else (),
-            device,
-            len(codes),
-            streaming=False,
-        )
+        net = make_net(TrainingSpec(
+            module=stage,
+            epochs=epochs,
+            criterion_params={"kind": loss if depth == 0 else "mse"},
+            penalties=penalties if depth == n_layers - 1 else (),
+        ))
         with torch.enable_grad():
             net.partial_fit(codes, epochs=epochs)
         loss_curves.append(list(net.history[:, "train_loss"]))

@@ -8,6 +8,7 @@ import threading
 import torch
 
 _CUDA_DEVICE = re.compile(r"cuda(:\d+)?")
+_CPU_DEVICE = re.compile(r"cpu(:0)?")
 
 # Below this many multiply-adds per training step, a step is dominated by
 # per-operation overhead, and splitting its tiny matmuls over threads costs
@@ -21,7 +22,8 @@ def resolve_device(device):
         device = str(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
+    if isinstance(device, str) and _CPU_DEVICE.fullmatch(device):
+        # A CPU has one device whatever its index: torch.device("cpu", 0) is it.
         return torch.device("cpu")
     if isinstance(device, str) and _CUDA_DEVICE.fullmatch(device):
         if not torch.cuda.is_available():

@@ -256,7 +256,9 @@ class SparseAutoencoder(Autoencoder):
             term = _code_l1_activity
         return [(self.sparsity_weight, term)]
 
-    def _train(self, X, y=None, **kwargs):
-        super()._train(X, y, **kwargs)
-        self.mean_activation_ = np.mean(self._apply(_encode, X), axis=0)
-        return self
+    def fitted_attributes(self, net, X, spec):
+        attributes = super().fitted_attributes(net, X, spec)
+        attributes["mean_activation_"] = np.mean(self._apply(_encode, X, net.module_), axis=0)
+        return attributes
+
+    fitted_attributes.__doc__ = Autoencoder.fitted_attributes.__doc__

@@ -3,13 +3,16 @@
 :class:`TorchEstimatorMixin` turns an estimator's flat parameters into one
 :class:`~skae._net.AutoencoderNet`, trains it reproducibly on the chosen
 device, keeps the estimator unchanged when a fit fails, and runs inference
-chunk by chunk in the input's dtype. Estimators supply the module
-(:meth:`_build_module`) and, optionally, the other hooks below.
+chunk by chunk in the input's dtype. An estimator supplies two methods, the
+extension contract of :mod:`skae._spec`: ``training_spec`` (what to train)
+and ``fitted_attributes`` (what the trained net means for the estimator).
 """
 
+import contextlib
 import copy
 import functools
 import inspect
+import threading
 import warnings
 import weakref
 from numbers import Integral, Real
@@ -29,7 +32,7 @@ from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
 from ._rows import SparseRows, dense_block
 from ._runtime import SMALL_STEP_FLOPS, seeded, step_flops, torch_threads
 from .exceptions import TrainingInterrupted, TrainingInterruptedWarning
-from .nn import ReconstructionLoss
+from ._spec import TrainingSpec
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -55,11 +58,6 @@ _REFERENCE_ROWS = 1024
 _REFERENCE_VALUES = 2**20
 
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
-
-# Float64 copies of fitted modules, for float64 inference, made once per
-# fitted state rather than once per call; they go when the module goes.
-_FLOAT64_MODULES = weakref.WeakKeyDictionary()
-
 
 def draw_seed(random_state):
     """A torch seed from ``random_state``.
@@ -168,32 +166,58 @@ class TorchEstimatorMixin:
     # other parameter shapes the model that was built.
     _training_parameters = frozenset(_parameter_constraints) | {"warm_start"}
 
-    # ------------------------------------------------------------------ hooks
-    def _build_module(self, n_features):
-        """Return a fresh torch module for ``n_features`` inputs."""
+    # ------------------------------------------------------------- contract
+    def training_spec(self, X, y=None, *, fitted_module=None, streaming=False):
+        """What to train on X: the module, the loss and the epoch budget.
+
+        The engine calls this once per ``fit`` or ``partial_fit``, under the
+        fit's seed and inside its failure-safe region, after X has been
+        validated. Checks that need the data raise here, before any training.
+
+        Parameters
+        ----------
+        X : ndarray, scipy sparse matrix or numpy.memmap of shape (n_samples, n_features)
+            The validated training data.
+        y : ndarray of shape (n_samples,) or None, default=None
+            Targets, for estimators that have them.
+        fitted_module : torch.nn.Module or None, default=None
+            The fitted module when training continues (``partial_fit``,
+            ``warm_start``); None when a new model is built.
+        streaming : bool, default=False
+            Whether this is a ``partial_fit`` call.
+
+        Returns
+        -------
+        spec : TrainingSpec
+            The module (``fitted_module`` itself when continuing), criterion,
+            extra loss terms, callbacks and epoch budget.
+        """
         raise NotImplementedError
 
-    def _penalties(self):
-        """Weighted extra loss terms: a list of (weight, callable(output))."""
-        return []
+    def fitted_attributes(self, net, X, spec):
+        """The fitted attributes that describe the trained net.
 
-    def _check_params(self, X):
-        """Checks that need the data or combine parameters; raise ValueError."""
+        The engine calls this when training ends, and after a Ctrl-C with the
+        model of the last completed epoch, inside the fit's failure-safe
+        region; it sets the returned attributes in one step, beside the ones
+        every estimator has (``net_``, ``n_iter_``, ``loss_curve_``,
+        ``validation_scores_``).
 
-    def _criterion(self):
-        """The criterion class and its settings."""
-        return ReconstructionLoss, {"kind": "mse"}
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The trained net, its module in eval mode.
+        X : ndarray, scipy sparse matrix or numpy.memmap of shape (n_samples, n_features)
+            The data of this call.
+        spec : TrainingSpec
+            What :meth:`training_spec` returned for this call.
 
-    def _prepare_module(self, module, X, *, resume, streaming):
-        """Set data-dependent module state before a round of training."""
-
-    def _epoch_budget(self, n_samples):
-        """Epochs a fit trains for at most: ``max_epochs``, resolved if need be."""
-        return self.max_epochs
-
-    def _reconstruction_weight(self, X, *, resume, streaming):
-        """Weight of the criterion in the loss; None keeps the net's current one."""
-        return None if resume else 1.0
+        Returns
+        -------
+        attributes : dict
+            Attribute names (ending in ``_``) and values.
+        """
+        return {}
 
     # ----------------------------------------------------------- fitted state
     # The net is the fitted state: the module and history are read from it,
@@ -213,74 +237,97 @@ class TorchEstimatorMixin:
         return "net_" in vars(self)
 
     # -------------------------------------------------------------- training
-    def _train(self, X, y=None, *, epochs, resume, streaming):
-        self._check_params(X)
+    def _train(self, X, y=None, *, resume, streaming):
+        """Train on X as ``training_spec`` describes, then set the fitted state."""
         # This process alone, or all processes of a data_parallel block.
         engine = training_engine()
         device = engine.device(self.device)
         self._check_callbacks()
+        self._optimizer_settings(device)  # raises on a bad optimizer, before any work
         if resume:
             self._check_same_model(device)
         seed = engine.shared_seed(draw_seed(self.random_state))
         with seeded(seed, device):
-            if resume:
-                net = self.net_
-                self._update_training_settings(net, X.shape[0], device, streaming=streaming)
-            else:
-                net = self._make_net(
-                    self._build_module(X.shape[1]),
-                    self._criterion(),
-                    self._penalties(),
-                    device,
-                    X.shape[0],
-                    streaming=streaming,
-                )
-                self._fitted_architecture = self._architecture()
-            X_tensor = self._to_training_tensor(X, torch.float32, device)
-            if X_tensor.device.type == "cuda":
-                _check_finite(X_tensor)
-            y_tensor = None if y is None else self._to_training_tensor(y, torch.int64, device)
-            self._prepare_module(net.module_, X, resume=resume, streaming=streaming)
-            weight = self._reconstruction_weight(X, resume=resume, streaming=streaming)
-            if weight is not None:
-                net.reconstruction_weight = weight
-            callbacks = dict(net.callbacks_)
-            callbacks["stop_on_divergence"].reference_loss = net.reference_loss(
-                X_tensor, y_tensor,
-                n_rows=max(1, min(_REFERENCE_ROWS, _REFERENCE_VALUES // X.shape[1])),
+            spec = self.training_spec(
+                X, y, fitted_module=self.module_ if resume else None, streaming=streaming
             )
-            epochs_before = len(net.history)
-            with torch_threads(self._thread_count(net.module_, device)):
-                try:
-                    with engine.training(net):
-                        net.partial_fit(X_tensor, y_tensor, epochs=epochs)
-                except KeyboardInterrupt as interrupt:
-                    self._keep_last_epoch(net, callbacks["last_epoch_weights"], epochs_before,
-                                          interrupt)
-                finally:
-                    _drop_weight_snapshots(net)
-                    close_progress_bars(net)
-        net.module_.eval()
-        self._set_fitted_attributes(net)
-        if not streaming:
-            warn_if_not_converged(self, net, len(net.history) - epochs_before, epochs)
+            try:
+                self._run(spec, X, device, engine, resume=resume, streaming=streaming)
+            finally:
+                if spec.release is not None:
+                    spec.release()
         return self
 
-    def _keep_last_epoch(self, net, last_epoch, epochs_before, interrupt):
-        """After Ctrl-C, keep the model of the last epoch this call completed, or re-raise."""
-        if last_epoch.epoch_ is None or last_epoch.epoch_ <= epochs_before:
-            raise interrupt
-        del net.history[last_epoch.epoch_ :]
-        net.module_.load_state_dict(last_epoch.weights_)
-        net.module_.eval()
-        self._set_fitted_attributes(net)
-        message = (
-            f"{type(self).__name__} training was interrupted during epoch "
-            f"{last_epoch.epoch_ + 1}; the estimator keeps the model at the end of "
-            f"epoch {last_epoch.epoch_}."
+    def _run(self, spec, X, device, engine, *, resume, streaming):
+        epochs = 1 if streaming else spec.epochs
+        if resume:
+            net = self.net_
+            self._update_training_settings(net, spec, device, streaming=streaming)
+        else:
+            net = self._make_net(spec, device, streaming=streaming)
+        architecture = self._architecture() if not resume else self._fitted_architecture
+        rows = X if spec.inputs is None else spec.inputs
+        X_tensor = to_training_tensor(rows, torch.float32, device)
+        if X_tensor.device.type == "cuda":
+            _check_finite(X_tensor)
+        y_tensor = None if spec.target is None else to_training_tensor(
+            np.asarray(spec.target), torch.int64, device
         )
-        warnings.warn(message, TrainingInterruptedWarning, stacklevel=4)
-        raise TrainingInterrupted(message, self) from interrupt
+        if spec.reconstruction_weight is not None:
+            net.reconstruction_weight = spec.reconstruction_weight
+        callbacks = dict(net.callbacks_)
+        callbacks["stop_on_divergence"].reference_loss = net.reference_loss(
+            X_tensor, y_tensor,
+            n_rows=max(1, min(_REFERENCE_ROWS, _REFERENCE_VALUES // rows.shape[1])),
+        )
+        epochs_before = len(net.history)
+        with torch_threads(self._thread_count(net.module_, device)):
+            try:
+                with engine.training(net):
+                    net.partial_fit(X_tensor, y_tensor, epochs=epochs)
+            except KeyboardInterrupt as interrupt:
+                last_epoch = callbacks["last_epoch_weights"]
+                if last_epoch.epoch_ is None or last_epoch.epoch_ <= epochs_before:
+                    raise
+                del net.history[last_epoch.epoch_ :]
+                net.module_.load_state_dict(last_epoch.weights_)
+                self._set_fitted_state(net, X, spec, architecture, resume=resume)
+                message = (
+                    f"{type(self).__name__} training was interrupted during epoch "
+                    f"{last_epoch.epoch_ + 1}; the estimator keeps the model at the end of "
+                    f"epoch {last_epoch.epoch_}."
+                )
+                warnings.warn(message, TrainingInterruptedWarning, stacklevel=5)
+                raise TrainingInterrupted(message, self) from interrupt
+            finally:
+                drop_training_references(net)
+                close_progress_bars(net)
+        self._set_fitted_state(net, X, spec, architecture, resume=resume)
+        if not streaming:
+            warn_if_not_converged(self, net, len(net.history) - epochs_before, epochs)
+
+    def _set_fitted_state(self, net, X, spec, architecture, *, resume):
+        """Every fitted attribute, derived from the trained net and set in one step."""
+        net.module_.eval()
+        attributes = {
+            "net_": net,
+            "n_iter_": len(net.history),
+            "loss_curve_": list(net.history[:, "train_loss"]),
+            "_fitted_architecture": architecture,
+        }
+        if self.early_stopping:
+            attributes["validation_scores_"] = [
+                -row["valid_loss"] for row in net.history if "valid_loss" in row
+            ]
+        attributes.update(self.fitted_attributes(net, X, spec))
+        # A new model owes nothing to the previous one: what that fit set
+        # and this one does not goes.
+        previous = set(vars(self).get("_fitted_names", ()))
+        for name in ({"validation_scores_"} if resume else previous | {"validation_scores_"}) \
+                - set(attributes):
+            vars(self).pop(name, None)
+        attributes["_fitted_names"] = tuple(sorted(set(attributes) | (previous if resume else set())))
+        vars(self).update(attributes)
 
     def _architecture(self):
         return {
@@ -329,33 +376,17 @@ class TorchEstimatorMixin:
             return 1
         return None
 
-    @staticmethod
-    def _to_training_tensor(A, dtype, device):
-        """A tensor of A; on the CPU it shares A's memory when A already has ``dtype``.
-
-        A scipy sparse A stays sparse on the host, its batches densified one by one;
-        a memory-mapped A stays in its file, its batches read and converted one
-        by one, in an order that reads the file in runs (:mod:`skae._chunks`).
-        """
-        if sparse.issparse(A):
-            return SparseRows(A)
-        if is_memory_mapped(A):
-            return MappedRows(_read_only_tensor(np.asarray(A)), dtype)
-        tensor = _read_only_tensor(
-            np.ascontiguousarray(A, dtype=torch.empty((), dtype=dtype).numpy().dtype)
-        )
-        if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device)
-            if tensor.numel() * tensor.element_size() <= _DEVICE_RESIDENT_SHARE * free:
-                return tensor.to(device)
-            return tensor.pin_memory()
-        return tensor
-
     def _optimizer_settings(self, device):
         # Only a non-zero weight decay is passed, so that optimizers without
         # the argument (LBFGS) work at the default.
         settings = {"weight_decay": self.weight_decay} if self.weight_decay else {}
         if not isinstance(self.optimizer, str):
+            if not (isinstance(self.optimizer, type)
+                    and issubclass(self.optimizer, torch.optim.Optimizer)):
+                raise TypeError(
+                    f"The 'optimizer' parameter must be one of {sorted(OPTIMIZERS)} or a "
+                    f"subclass of torch.optim.Optimizer; got {self.optimizer!r}."
+                )
             if settings and "weight_decay" not in inspect.signature(self.optimizer).parameters:
                 raise ValueError(
                     f"weight_decay={self.weight_decay} was given but "
@@ -373,10 +404,11 @@ class TorchEstimatorMixin:
             settings["momentum"] = 0.9
         return OPTIMIZERS[self.optimizer], settings
 
-    def _callbacks(self, n_samples, *, streaming):
+    def _callbacks(self, spec, *, streaming):
         callbacks = [
             ("stop_on_divergence", StopOnDivergence()),
             ("last_epoch_weights", LastEpochWeights()),
+            *spec.callbacks,
         ]
         cosine = self.learning_rate_schedule == "cosine"
         # A cosine schedule fixes the number of epochs: stopping on a
@@ -399,37 +431,23 @@ class TorchEstimatorMixin:
             callbacks.append(
                 (
                     "learning_rate_schedule",
-                    LRScheduler(
-                        CosineAnnealingLR, T_max=self._epoch_budget(n_samples), last_epoch=-1
-                    ),
+                    LRScheduler(CosineAnnealingLR, T_max=spec.epochs, last_epoch=-1),
                 )
             )
         if self.verbose and not streaming:
-            callbacks.append(("progress_bar", EpochProgressBar(self._epoch_budget(n_samples))))
+            callbacks.append(("progress_bar", EpochProgressBar(spec.epochs)))
         return callbacks + list(self.callbacks or [])
 
-    def _make_net(self, module, criterion, penalties, device, n_samples, *, streaming):
-        """An initialised net for ``module`` with this estimator's training settings.
-
-        ``criterion`` is a (class, settings) pair; ``penalties`` a sequence of
-        (weight, callable) extra loss terms.
-        """
-        optimizer, optimizer_settings = self._optimizer_settings(device)
-        criterion, criterion_settings = criterion
-        net = AutoencoderNet(
-            module=module,
-            criterion=criterion,
-            **{f"criterion__{k}": v for k, v in criterion_settings.items()},
-            optimizer=optimizer,
-            lr=self.learning_rate,
-            **{f"optimizer__{k}": v for k, v in optimizer_settings.items()},
-            penalties=penalties,
-            device=device,
-            **self._loop_settings(n_samples, device, streaming=streaming),
+    def _make_net(self, spec, device, *, streaming):
+        """An initialised net for ``spec`` with this estimator's training settings."""
+        return make_net(
+            spec.module, spec.criterion, spec.criterion_params, spec.penalties,
+            *self._optimizer_settings(device),
+            lr=self.learning_rate, device=device,
+            **self._loop_settings(spec, device, streaming=streaming),
         )
-        return net.initialize()
 
-    def _update_training_settings(self, net, n_samples, device, *, streaming):
+    def _update_training_settings(self, net, spec, device, *, streaming):
         """Apply the current training parameters to a fitted net before it continues."""
         optimizer, optimizer_settings = self._optimizer_settings(device)
         used = {k[len("optimizer__"):]: v for k, v in vars(net).items()
@@ -443,38 +461,27 @@ class TorchEstimatorMixin:
             for key, value in optimizer_settings.items():
                 setattr(net, f"optimizer__{key}", value)
             net.initialize_optimizer()
-        net.set_params(**self._loop_settings(n_samples, device, streaming=streaming))
+        net.set_params(**self._loop_settings(spec, device, streaming=streaming))
         # set_params initialises the callbacks before it swaps the list in.
         net.initialize_callbacks()
-        net.penalties = self._penalties()
+        net.penalties = spec.penalties
         net.lr = self.learning_rate
         # A finished cosine schedule leaves the rate near zero.
         for group in net.optimizer_.param_groups:
             group["lr"] = self.learning_rate
 
-    def _loop_settings(self, n_samples, device, *, streaming):
+    def _loop_settings(self, spec, device, *, streaming):
         """The net's settings that a warm start may change between fits."""
         return dict(
             precision=self.precision if device.type == "cuda" else "float32",
             batch_size=self.batch_size,
-            max_epochs=self._epoch_budget(n_samples),
+            max_epochs=spec.epochs,
             validation_fraction=(
                 self.validation_fraction if self.early_stopping and not streaming else None
             ),
-            callbacks=self._callbacks(n_samples, streaming=streaming),
+            callbacks=self._callbacks(spec, streaming=streaming),
             verbose=int(self.verbose),
         )
-
-    def _set_fitted_attributes(self, net):
-        self.net_ = net
-        self.n_iter_ = len(net.history)
-        self.loss_curve_ = list(net.history[:, "train_loss"])
-        if self.early_stopping:
-            self.validation_scores_ = [
-                -row["valid_loss"] for row in net.history if "valid_loss" in row
-            ]
-        else:
-            vars(self).pop("validation_scores_", None)
 
     # ------------------------------------------------------------- inference
     def _scans_input_on_host(self):
@@ -485,12 +492,15 @@ class TorchEstimatorMixin:
         """
         return next(self.module_.parameters()).device.type != "cuda"
 
-    def _apply(self, fn, A):
+    def _apply(self, fn, A, module=None):
         """``fn(module, batch)`` over the rows of A, chunk by chunk, in A's float dtype.
+
+        ``module`` defaults to the fitted one; ``fitted_attributes`` passes
+        the net's, which the estimator does not hold yet.
 
         Inference runs in the dtype of A (float32 or float64): float32 input
         computes in float32 with the fitted weights themselves, float64 input
-        in float64 with a float64 copy of them made once per fitted state.
+        in float64 with a float64 twin holding the current weights.
         Each chunk of A is converted on its own, so no copy of the whole
         input is made, and the result is written into one output array.
         Results do not depend on which other rows are in A up to the dtype's
@@ -498,57 +508,108 @@ class TorchEstimatorMixin:
         batch sizes may differ in the last bits, float64 ones by ~1e-16.
         """
         dtype = np.dtype(A.dtype)
-        module = self._inference_module(_TORCH_DTYPES[dtype])
-        device = next(module.parameters()).device
-        on_cuda = device.type == "cuda"
-        with torch.inference_mode():
-            n_rows = A.shape[0]
-            chunk_rows = _INFERENCE_CHUNK
-            if sparse.issparse(A):
-                row_bytes = A.shape[1] * dtype.itemsize
-                chunk_rows = max(1, min(chunk_rows, _DENSIFIED_CHUNK_BYTES // row_bytes))
-            if n_rows <= chunk_rows and not on_cuda:
-                # One chunk: the result is the output, with no copy into it.
-                return fn(module, _read_only_tensor(dense_block(A))).numpy()
-            out = None
-            for start in range(0, n_rows, chunk_rows):
-                chunk = _read_only_tensor(dense_block(A[start : start + chunk_rows]))
-                chunk = chunk.to(device, non_blocking=True)
-                if on_cuda:
-                    _check_finite(chunk)
-                result = fn(module, chunk).cpu().numpy()
-                if out is None:
-                    out = np.empty((n_rows, *result.shape[1:]), dtype=dtype)
-                out[start : start + len(result)] = result
-        return out
-
-    def _inference_module(self, dtype):
-        module = self.module_
-        if module.training:
-            module.eval()
-        if dtype == torch.float32:
-            return module
-        state = tuple((t.data_ptr(), t._version) for t in module.state_dict().values())
-        cached = _FLOAT64_MODULES.get(module)
-        if cached is None or cached[0] != state:
-            with torch.no_grad():
-                cached = (state, _float64_copy(module))
-            _FLOAT64_MODULES[module] = cached
-        return cached[1]
+        with _inference_module(self.module_ if module is None else module,
+                               _TORCH_DTYPES[dtype]) as module:
+            return _apply_in(fn, A, module, dtype)
 
 
-def _drop_weight_snapshots(net):
-    """Forget the copies of the weights callbacks kept while training.
+def _inference_module(module, dtype):
+    """A context giving ``module`` in ``dtype``, with its current weights, in eval mode."""
+    if module.training:
+        module.eval()
+    if dtype == torch.float32:
+        return contextlib.nullcontext(module)
+    return float64_view(module)
 
-    They are of no use once training ends, and a pickle would carry them
-    outside skorch's device mapping: a model trained on CUDA would then not
-    load where there is none.
+
+def _apply_in(fn, A, module, dtype):
+    device = next(module.parameters()).device
+    on_cuda = device.type == "cuda"
+    with torch.inference_mode():
+        n_rows = A.shape[0]
+        chunk_rows = _INFERENCE_CHUNK
+        if sparse.issparse(A):
+            row_bytes = A.shape[1] * dtype.itemsize
+            chunk_rows = max(1, min(chunk_rows, _DENSIFIED_CHUNK_BYTES // row_bytes))
+        if n_rows <= chunk_rows and not on_cuda:
+            # One chunk: the result is the output, with no copy into it.
+            return fn(module, _read_only_tensor(dense_block(A))).numpy()
+        out = None
+        for start in range(0, n_rows, chunk_rows):
+            chunk = _read_only_tensor(dense_block(A[start : start + chunk_rows]))
+            chunk = chunk.to(device, non_blocking=True)
+            if on_cuda:
+                _check_finite(chunk)
+            result = fn(module, chunk).cpu().numpy()
+            if out is None:
+                out = np.empty((n_rows, *result.shape[1:]), dtype=dtype)
+            out[start : start + len(result)] = result
+    return out
+
+
+def to_training_tensor(A, dtype, device):
+    """A tensor of A; on the CPU it shares A's memory when A already has ``dtype``.
+
+    A scipy sparse A stays sparse on the host, its batches densified one by one;
+    a memory-mapped A stays in its file, its batches read and converted one
+    by one, in an order that reads the file in runs (:mod:`skae._chunks`).
+    """
+    if sparse.issparse(A):
+        return SparseRows(A)
+    if is_memory_mapped(A):
+        return MappedRows(A, dtype)
+    tensor = _read_only_tensor(
+        np.ascontiguousarray(A, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    )
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if tensor.numel() * tensor.element_size() <= _DEVICE_RESIDENT_SHARE * free:
+            return tensor.to(device)
+        return tensor.pin_memory()
+    return tensor
+
+
+def drop_training_references(net):
+    """Forget what the callbacks kept of the model while training.
+
+    Copies of the weights (the last epoch's, early stopping's best) and
+    references to the optimizer (a learning-rate scheduler's) are of no use
+    once training ends, and a pickle would carry them a second time, outside
+    skorch's device mapping: a model trained on CUDA would then not load
+    where there is none. A callback's fitted attributes (named with a
+    trailing underscore) that hold tensors, a module or an optimizer are
+    reset to None; the next fit initialises them again.
     """
     for _, callback in net.callbacks_:
-        if isinstance(callback, LastEpochWeights):
-            callback.weights_ = None
-        if isinstance(callback, EarlyStopping):
-            callback.best_model_weights_ = None
+        for name, value in list(vars(callback).items()):
+            if name.endswith("_") and not name.startswith("_") and _holds_model_state(value):
+                setattr(callback, name, None)
+
+
+def _holds_model_state(value, depth=0):
+    if isinstance(value, (torch.Tensor, torch.nn.Module, torch.optim.Optimizer,
+                          torch.optim.lr_scheduler.LRScheduler)):
+        return True
+    if depth < 3 and isinstance(value, dict):
+        return any(_holds_model_state(v, depth + 1) for v in value.values())
+    if depth < 3 and isinstance(value, (list, tuple)):
+        return any(_holds_model_state(v, depth + 1) for v in value)
+    return False
+
+
+def make_net(module, criterion, criterion_params, penalties, optimizer, optimizer_params,
+             **settings):
+    """An initialised :class:`~skae._net.AutoencoderNet` training ``module``."""
+    net = AutoencoderNet(
+        module=module,
+        criterion=criterion,
+        **{f"criterion__{k}": v for k, v in criterion_params.items()},
+        optimizer=optimizer,
+        **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
+        penalties=penalties,
+        **settings,
+    )
+    return net.initialize()
 
 
 def _check_finite(tensor):
@@ -570,5 +631,43 @@ def _read_only_tensor(array):
         return torch.from_numpy(array)
 
 
-def _float64_copy(module):
-    return copy.deepcopy(module).to(torch.float64).eval()
+class _Float64Copies:
+    """Float64 twins of fitted modules, refreshed from the weights at every use.
+
+    A float64 forward pass needs float64 weights. The twin's structure is
+    built once per module; its values are copied from the module's current
+    parameters and buffers each time it is handed out, so it never serves
+    weights older than the module's (after ``partial_fit``, a warm start or
+    a failed fit whose weights were put back). The copy is one pass over the
+    weights, small beside a forward pass over a chunk of rows.
+    """
+
+    def __init__(self):
+        self._twins = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def view(self, module):
+        with self._lock:
+            state = module.state_dict()
+            twin = self._twins.get(module)
+            if twin is None or twin[0] != _layout(state):
+                with torch.no_grad():
+                    twin = (_layout(state), copy.deepcopy(module).to(torch.float64).eval())
+                self._twins[module] = twin
+            else:
+                with torch.no_grad():
+                    twin[1].load_state_dict(state)
+            yield twin[1]
+
+
+def _layout(state):
+    return tuple((name, tuple(t.shape), t.dtype, t.device) for name, t in state.items())
+
+
+_FLOAT64 = _Float64Copies()
+
+
+def float64_view(module):
+    """A context giving a float64 twin of ``module`` that holds its current weights."""
+    return _FLOAT64.view(module)

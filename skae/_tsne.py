@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
 from ._compat import Interval, StrOptions, _fit_context, _joint_probabilities_nn
+from ._spec import TrainingSpec
 from ._training import TorchEstimatorMixin, restore_on_failure
 from .nn import ACTIVATIONS
 from .nn._tsne import EmbeddingModule, NeighbourAffinities, TSNELoss
@@ -474,40 +475,64 @@ class ParametricTSNE(
         self.precision = precision
         self.n_jobs = n_jobs
 
-    # ------------------------------------------------------------------ hooks
-    def _build_module(self, n_features):
-        n_samples = len(self._training_affinities)
+    # ------------------------------------------------------------- contract
+    def training_spec(self, X, y=None, *, fitted_module=None, streaming=False):
+        n_samples, n_features = X.shape
+        if self.perplexity >= n_samples:
+            raise ValueError(
+                f"perplexity must be less than n_samples; got perplexity={self.perplexity} "
+                f"for {n_samples} samples."
+            )
+        hidden_sizes = _hidden_sizes(self.hidden_layer_sizes)
         n_inputs = self.pca_components
         if n_inputs is not None and n_inputs >= min(n_features, n_samples):
             # As many directions as the data have: a projection changes nothing.
             n_inputs = None
         n_landmarks = None if self.n_landmarks is None else min(self.n_landmarks, n_samples)
-        return EmbeddingModule(
+        module = EmbeddingModule(
             n_features,
             self.n_components,
-            _hidden_sizes(self.hidden_layer_sizes),
+            hidden_sizes,
             activation=self.activation,
             n_inputs=n_inputs,
             n_landmarks=n_landmarks,
             input_noise=float(self.input_noise),
         )
-
-    def _check_params(self, X):
-        _hidden_sizes(self.hidden_layer_sizes)
-
-    def _criterion(self):
-        return TSNELoss, {"affinities": self._training_affinities, "dof": float(self.dof)}
-
-    def _callbacks(self, n_samples, *, streaming):
-        exaggeration = (
-            "early_exaggeration",
-            EarlyExaggeration(
-                float(self.early_exaggeration), round(_EXAGGERATION_SHARE * self.max_epochs)
-            ),
+        self._set_input_statistics(module, X)
+        affinities = neighbour_affinities(
+            X,
+            perplexity=self.perplexity,
+            metric=self.metric,
+            metric_params=self.metric_params,
+            n_jobs=self.n_jobs,
         )
-        return [exaggeration, *super()._callbacks(n_samples, streaming=streaming)]
+        exaggeration = EarlyExaggeration(
+            float(self.early_exaggeration), round(_EXAGGERATION_SHARE * self.max_epochs)
+        )
+        return TrainingSpec(
+            module=module,
+            epochs=self.max_epochs,
+            criterion=TSNELoss,
+            criterion_params={"affinities": affinities, "dof": float(self.dof)},
+            callbacks=[("early_exaggeration", exaggeration)],
+            # The targets are the rows' own indices: each batch's loss reads
+            # the affinities among the rows it holds.
+            target=np.arange(n_samples),
+            release=affinities.release,
+        )
 
-    def _prepare_module(self, module, X, *, resume, streaming):
+    training_spec.__doc__ = TorchEstimatorMixin.training_spec.__doc__
+
+    def fitted_attributes(self, net, X, spec):
+        return {
+            "embedding_": self._apply(_embed, X, net.module_),
+            "kl_divergence_": float(net.history[-1, "train_loss"]),
+        }
+
+    fitted_attributes.__doc__ = TorchEstimatorMixin.fitted_attributes.__doc__
+
+    def _set_input_statistics(self, module, X):
+        """The input's shift, projection and scale, the noise's size and the landmarks."""
         # Runs seeded: the draws below follow random_state.
         seed = int(torch.randint(2**31 - 1, ()).item())
         if module.projection is None:
@@ -570,31 +595,7 @@ class ParametricTSNE(
             The fitted estimator.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        n_samples = X.shape[0]
-        if self.perplexity >= n_samples:
-            raise ValueError(
-                f"perplexity must be less than n_samples; got perplexity={self.perplexity} "
-                f"for {n_samples} samples."
-            )
-        _hidden_sizes(self.hidden_layer_sizes)
-        self._training_affinities = neighbour_affinities(
-            X,
-            perplexity=self.perplexity,
-            metric=self.metric,
-            metric_params=self.metric_params,
-            n_jobs=self.n_jobs,
-        )
-        try:
-            # The targets are the rows' own indices: each batch's loss reads
-            # the affinities among the rows it holds.
-            self._train(X, np.arange(n_samples), epochs=self.max_epochs, resume=False,
-                        streaming=False)
-        finally:
-            self._training_affinities.release()
-            del self._training_affinities
-        self.embedding_ = self._apply(_embed, X)
-        self.kl_divergence_ = float(self.loss_curve_[-1])
-        return self
+        return self._train(X, resume=False, streaming=False)
 
     def fit_transform(self, X, y=None):
         """Fit to X and return the map of its rows (``embedding_``).

@@ -6,6 +6,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval
+from ._base import BaseAutoencoder
 from ._dense import Autoencoder
 from .nn import VariationalAutoencoderModule, gaussian_kl, reconstruction_error
 
@@ -234,8 +235,9 @@ class VariationalAutoencoder(Autoencoder):
             tied_weights=self.tied_weights,
         )
 
-    def _prepare_module(self, module, X, *, resume, streaming):
-        """No layer-wise pretraining: the heads of a VAE are trained jointly."""
+    # No layer-wise pretraining: the heads of a VAE are trained jointly.
+    training_spec = BaseAutoencoder.training_spec
+    fitted_attributes = BaseAutoencoder.fitted_attributes
 
     def _penalties(self):
         return [(self.beta, kl_per_feature)]

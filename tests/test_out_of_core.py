@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from skae import Autoencoder, LinearAutoencoder, VariationalAutoencoder
 from skae import _chunks
 from skae._chunks import MappedRows, is_memory_mapped, windowed_permutation
+from skae._training import to_training_tensor
 
 
 def save_memmap(path, X):
@@ -81,15 +82,15 @@ def test_memory_mapped_arrays_are_recognised_through_views(tmp_path, digits32):
     assert not is_memory_mapped(digits32)
     assert not is_memory_mapped([[0.0, 1.0]])
     cpu = torch.device("cpu")
-    assert isinstance(Autoencoder._to_training_tensor(np.asarray(X), torch.float32, cpu),
+    assert isinstance(to_training_tensor(np.asarray(X), torch.float32, cpu),
                       MappedRows)
-    assert isinstance(Autoencoder._to_training_tensor(np.array(X), torch.float32, cpu),
+    assert isinstance(to_training_tensor(np.array(X), torch.float32, cpu),
                       torch.Tensor)
 
 
 def test_mapped_rows_serve_converted_rows_in_file_order_for_a_split(tmp_path, digits):
     X = save_memmap(tmp_path / "x.npy", digits[0])  # float64 on disk
-    rows = MappedRows(torch.from_numpy(np.asarray(X)), torch.float32)
+    rows = MappedRows(np.asarray(X), torch.float32)
     index = torch.tensor([5, 0, 3])
     assert_array_equal(rows.index_select(0, index).numpy(), digits[0][[5, 0, 3]].astype(np.float32))
     assert rows[2:4].dtype == torch.float32
