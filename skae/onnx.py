@@ -1,4 +1,4 @@
-"""ONNX export through skl2onnx: converters for the dense skae estimators.
+"""ONNX export through skl2onnx: converters for every skae estimator.
 
 Importing this module registers the converters with
 :func:`skl2onnx.update_registered_converter`, after which
@@ -6,17 +6,25 @@ Importing this module registers the converters with
 contain them, like any scikit-learn model. It needs the ``onnx`` extra
 (``pip install "skae[onnx]"``: skl2onnx and onnxruntime).
 
-Supported: :class:`~skae.LinearAutoencoder`, :class:`~skae.Autoencoder`,
-:class:`~skae.DenoisingAutoencoder`, :class:`~skae.SparseAutoencoder` and
-:class:`~skae.VariationalAutoencoder` (``transform`` gives the mean coding,
-as skae does), each with ``transform`` and, with the converter option
-``{"method": "inverse_transform"}``, ``inverse_transform``;
-:class:`~skae.AutoencoderOutlierDetector` over one of these trained with the
-squared error (``label`` and ``scores`` outputs, as skl2onnx gives
-IsolationForest's); and :class:`~skae.ParametricTSNE` (``transform``: the
-map of new rows). The graphs are written from the fitted weights with
-plain ONNX operators (MatMul, Add and the activations), in the input's float
-type, so onnxruntime runs them without torch.
+Every converter writes the fitted torch module's own definition: the
+module's ``encode`` (``transform``) or ``decode`` (``inverse_transform``,
+with the converter option ``{"method": "inverse_transform"}``) is exported
+by :func:`torch.onnx.export` and its graph embedded in the skl2onnx graph,
+so that an option of the module (``whiten``, a new layer) is exported as
+the module computes it, never re-derived. Converted: every autoencoder
+family (a :class:`~skae.VariationalAutoencoder`'s ``transform`` gives the
+mean coding, as skae does), :class:`~skae.AutoencoderOutlierDetector` over
+any of them (``label`` and ``scores`` outputs, as skl2onnx gives
+IsolationForest's), :class:`~skae.ParametricTSNE` (``transform``: the map of
+new rows) and :class:`~skae.AutoencoderClassifier` (``label`` and
+``probabilities``). Converters are registered for every estimator class
+skae exports.
+
+Graphs compute in the input's float type where onnxruntime's CPU kernels
+have that type; onnxruntime has no float64 kernel for ``Elu``, ``Selu``,
+convolutions, pooling and recurrent cells, so a float64 graph of a module
+that uses them casts to float32 around the module's graph (its results
+then agree with ``transform`` to float32's rounding).
 
 Examples
 --------
@@ -37,211 +45,198 @@ Examples
 
 try:
     from skl2onnx import update_registered_converter
-    from skl2onnx.algebra.onnx_ops import (
-        OnnxAdd,
-        OnnxElu,
-        OnnxExp,
-        OnnxGreater,
-        OnnxIdentity,
-        OnnxLess,
-        OnnxMatMul,
-        OnnxMul,
-        OnnxNeg,
-        OnnxReduceMeanApi18,
-        OnnxRelu,
-        OnnxReshapeApi13,
-        OnnxSelu,
-        OnnxSigmoid,
-        OnnxSoftmax,
-        OnnxSub,
-        OnnxTanh,
-        OnnxWhere,
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        guess_numpy_type,
     )
-    from skl2onnx.common.data_types import Int64TensorType, guess_numpy_type
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "ONNX export needs skl2onnx and onnxruntime: install them with "
         "pip install \"skae[onnx]\"."
     ) from exc
 
+import copy
 import io
 import warnings
 
 import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._dense import Autoencoder
-from ._denoising import DenoisingAutoencoder
-from ._linear import LinearAutoencoder
-from ._outlier import AutoencoderOutlierDetector
-from ._sparse import SparseAutoencoder
-from ._tsne import ParametricTSNE
-from ._variational import VariationalAutoencoder
-from .nn import LinearAutoencoderModule, VariationalAutoencoderModule
-
-__all__ = ["DENSE_ESTIMATORS", "export_module", "register_converters"]
-
-DENSE_ESTIMATORS = (
-    LinearAutoencoder,
-    Autoencoder,
-    DenoisingAutoencoder,
-    SparseAutoencoder,
-    VariationalAutoencoder,
-)
+__all__ = ["export_module", "register_converters"]
 
 _METHODS = ["transform", "inverse_transform"]
 
+# The ONNX operators for which onnxruntime's CPU provider has no float64
+# kernel (measured with onnxruntime 1.32): a float64 graph that would use
+# one runs the module in float32 between two casts instead.
+_FLOAT32_ONLY_OPERATORS = frozenset({
+    "Elu", "Selu", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "LSTM", "GRU", "RNN",
+    "Upsample", "Resize",
+})
 
-def _array(tensor, dtype):
-    return tensor.detach().cpu().numpy().astype(dtype)
+# A recurrent cell's sequence lengths: omitted, they mean "every sequence
+# is whole", which an empty tensor does not say to onnxruntime.
+_INTEGER_INPUTS = {(cell, 4): onnx.TensorProto.INT32 for cell in ("RNN", "GRU", "LSTM")}
 
-
-def _exponential_linear(node, alpha, scale, dtype, opv):
-    """``scale * (x if x > 0 else alpha * (exp(x) - 1))``, from primitive operators."""
-    negative_part = OnnxMul(
-        OnnxSub(OnnxExp(node, op_version=opv), np.array([1], dtype=dtype), op_version=opv),
-        np.array([alpha], dtype=dtype), op_version=opv,
-    )
-    positive = OnnxGreater(node, np.array([0], dtype=dtype), op_version=opv)
-    out = OnnxWhere(positive, node, negative_part, op_version=opv)
-    return OnnxMul(out, np.array([scale], dtype=dtype), op_version=opv) if scale != 1 else out
-
-
-# torch's SELU constants in full: ONNX's defaults are their float32 roundings.
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+# The opset the modules are exported in when the target allows it: torch's
+# TorchScript exporter writes up to this one.
+_MODULE_OPSET = 18
 
 
-def _activation(node, activation, dtype, opv):
-    """``activation`` (a torch module of skae's ACTIVATIONS) as an ONNX node."""
-    if isinstance(activation, nn.Identity):
-        return node
-    if isinstance(activation, nn.ReLU):
-        return OnnxRelu(node, op_version=opv)
-    if isinstance(activation, (nn.ELU, nn.SELU)):
-        alpha, scale = ((float(activation.alpha), 1.0) if isinstance(activation, nn.ELU)
-                        else (_SELU_ALPHA, _SELU_SCALE))
-        if dtype == np.float64:
-            # onnxruntime implements Elu and Selu for float32 only.
-            return _exponential_linear(node, alpha, scale, dtype, opv)
-        if isinstance(activation, nn.ELU):
-            return OnnxElu(node, alpha=alpha, op_version=opv)
-        return OnnxSelu(node, alpha=alpha, gamma=scale, op_version=opv)
-    if isinstance(activation, nn.Tanh):
-        return OnnxTanh(node, op_version=opv)
-    if isinstance(activation, nn.Sigmoid):
-        return OnnxSigmoid(node, op_version=opv)
-    raise NotImplementedError(f"no ONNX conversion for the activation {activation!r}")
+class _Computation(nn.Module):
+    """``fn(module, x)`` as a forward pass, for torch.onnx."""
+
+    def __init__(self, module, fn):
+        super().__init__()
+        self.module = module
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(self.module, x)
 
 
-def _linear(node, weight, bias, dtype, opv):
-    """torch's ``F.linear``: ``node @ weight.T + bias``."""
-    out = OnnxMatMul(node, _array(weight.t(), dtype), op_version=opv)
-    if bias is not None:
-        out = OnnxAdd(out, _array(bias, dtype), op_version=opv)
-    return out
+def _encode(module, x):
+    return module.encode(x)
 
 
-def _check_dense(module):
-    # The converters write DenseAutoencoderModule's computation out; a
-    # module built otherwise (a user's subclass) may compute something else.
-    if not hasattr(module, "encoder_layers"):
-        raise NotImplementedError(
-            f"skae's ONNX converters cover the dense autoencoder modules; got {type(module)}."
+def _decode(module, z):
+    return module.decode(z)
+
+
+def _torch_graph(module, fn, width, dtype, opset):
+    """The ONNX graph of ``fn(module, x)`` on (n, width) rows of ``dtype``."""
+    module = copy.deepcopy(module).to(device="cpu", dtype=dtype).eval()
+    example = torch.zeros((2, width), dtype=dtype)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # torch.onnx's notes on its exporters are no news to the caller.
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            torch.onnx.export(
+                _Computation(module, fn).eval(), (example,), buffer,
+                input_names=["X"], output_names=["Y"],
+                dynamic_axes={"X": {0: "n_samples"}, "Y": {0: "n_samples"}},
+                opset_version=opset, dynamo=False,
+            )
+    return onnx.load_model_from_string(buffer.getvalue()).graph
+
+
+def _embed(scope, container, graph, input_name, output_name):
+    """Copy ``graph``'s nodes and initialisers into the container, renamed apart."""
+    renamed = {graph.input[0].name: input_name, graph.output[0].name: output_name}
+    element_type = graph.input[0].type.tensor_type.elem_type
+
+    def name(original, op_type=None, position=None, node=None):
+        if not original and (op_type, position) in _INTEGER_INPUTS:
+            return _full_sequence_lengths(scope, container, name(node.input[0]), node)
+        if not original:
+            # An omitted optional input (Resize's roi and scales before its
+            # sizes): skl2onnx cannot order a graph with unnamed inputs, and
+            # ONNX reads an empty tensor as the same omission.
+            omitted = scope.get_unique_variable_name("skae_omitted")
+            container.add_initializer(
+                omitted, _INTEGER_INPUTS.get((op_type, position), element_type), [0], []
+            )
+            return omitted
+        if original not in renamed:
+            renamed[original] = scope.get_unique_variable_name(f"skae_{original}")
+        return renamed[original]
+
+    for initializer in graph.initializer:
+        values = numpy_helper.to_array(initializer)
+        container.add_initializer(name(initializer.name), initializer.data_type,
+                                  list(values.shape), values.flatten())
+    for node in graph.node:
+        if any(attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+               for attribute in node.attribute):
+            raise NotImplementedError(
+                f"the exported module uses {node.op_type} with a subgraph, which skae's "
+                "ONNX converters do not embed."
+            )
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        inputs = list(node.input)
+        while inputs and not inputs[-1]:
+            inputs.pop()  # trailing omissions need no name
+        container.add_node(
+            node.op_type, [name(i, node.op_type, k, node) for k, i in enumerate(inputs)],
+            [name(o) for o in node.output],
+            op_domain=node.domain, name=scope.get_unique_operator_name(f"skae_{node.op_type}"),
+            op_version=container.target_opset if not node.domain else None, **attributes,
         )
 
 
-def _encoder_graph(module, x, dtype, opv):
-    """The ONNX graph of ``module.encode``."""
-    if isinstance(module, LinearAutoencoderModule):
-        x = OnnxSub(x, _array(module.mean, dtype), op_version=opv)
-    layers = module.encoder_layers
-    for layer in layers[:-1]:
-        x = _activation(_linear(x, layer.weight, layer.bias, dtype, opv),
-                        module.hidden_activation, dtype, opv)
-    code = _linear(x, layers[-1].weight, layers[-1].bias, dtype, opv)
-    # A VAE's code is its mean head, read before any code activation.
-    if not isinstance(module, VariationalAutoencoderModule):
-        code = _activation(code, module.code_activation, dtype, opv)
-    return code
+def _full_sequence_lengths(scope, container, sequences, node):
+    """Every sequence's length, for a recurrent ``node`` reading ``sequences``."""
+    layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
+    shape = scope.get_unique_variable_name("skae_shape")
+    container.add_node("Shape", [sequences], [shape],
+                       name=scope.get_unique_operator_name("skae_Shape"))
+    # layout 0: (time, batch, features); layout 1: (batch, time, features).
+    axes = {"time": 1 if layout else 0, "batch": 0 if layout else 1}
+    picked = {}
+    for axis, position in axes.items():
+        index = scope.get_unique_variable_name(f"skae_{axis}_axis")
+        container.add_initializer(index, onnx.TensorProto.INT64, [1], [position])
+        picked[axis] = scope.get_unique_variable_name(f"skae_{axis}")
+        container.add_node("Gather", [shape, index], [picked[axis]], axis=0,
+                           name=scope.get_unique_operator_name("skae_Gather"))
+    lengths = scope.get_unique_variable_name("skae_lengths")
+    container.add_node("Expand", [picked["time"], picked["batch"]], [lengths],
+                       name=scope.get_unique_operator_name("skae_Expand"))
+    as_int32 = scope.get_unique_variable_name("skae_sequence_lens")
+    container.add_node("Cast", [lengths], [as_int32], to=onnx.TensorProto.INT32,
+                       name=scope.get_unique_operator_name("skae_Cast"))
+    return as_int32
 
 
-def _decoder_graph(module, z, dtype, opv):
-    """The ONNX graph of ``module.decode``."""
-    layers = module.encoder_layers
-    last = len(layers) - 1
-    for depth in range(last + 1):
-        if module.tied_weights:
-            # The decoder layer uses its mirror encoder layer's transposed weight.
-            weight = layers[last - depth].weight.t()
-            bias = module.decoder_biases[depth]
-        else:
-            weight, bias = module.decoder_layers[depth].weight, module.decoder_layers[depth].bias
-        activation = module.output_activation if depth == last else module.hidden_activation
-        z = _activation(_linear(z, weight, bias, dtype, opv), activation, dtype, opv)
-    if isinstance(module, LinearAutoencoderModule):
-        z = OnnxAdd(z, _array(module.mean, dtype), op_version=opv)
-    return z
+def _add_module(scope, container, module, fn, width, input_name, output_name, dtype):
+    """Add ``fn(module, x)`` for input ``input_name`` of numpy ``dtype`` to the graph."""
+    opset = min(container.target_opset, _MODULE_OPSET)
+    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
+    try:
+        graph = _torch_graph(module, fn, width, torch_dtype, opset)
+    except Exception as error:
+        raise NotImplementedError(
+            f"torch.onnx could not export {type(module).__name__}: {error}"
+        ) from error
+    if dtype != np.float64 or not _FLOAT32_ONLY_OPERATORS & {n.op_type for n in graph.node}:
+        _embed(scope, container, graph, input_name, output_name)
+        return
+    graph = _torch_graph(module, fn, width, torch.float32, opset)
+    cast_in = scope.get_unique_variable_name("skae_float32_input")
+    cast_out = scope.get_unique_variable_name("skae_float32_output")
+    container.add_node("Cast", [input_name], [cast_in], to=onnx.TensorProto.FLOAT,
+                       name=scope.get_unique_operator_name("skae_Cast"))
+    _embed(scope, container, graph, cast_in, cast_out)
+    container.add_node("Cast", [cast_out], [output_name], to=onnx.TensorProto.DOUBLE,
+                       name=scope.get_unique_operator_name("skae_Cast"))
 
 
-def _embedding_graph(module, x, dtype, opv):
-    """The ONNX graph of :class:`~skae.nn._tsne.EmbeddingModule`'s ``encode``."""
-    # Constants are derived in float64 from the float32 weights, then cast
-    # once to the graph's type.
-    scale = float(module.scale)
-    shift = module.shift.detach().double()
-    if module.projection is None:
-        x = OnnxMul(OnnxSub(x, _array(shift, dtype), op_version=opv),
-                    np.array([1.0 / scale], dtype=dtype), op_version=opv)
-    else:
-        projection = module.projection.detach().double() / scale
-        x = _linear(x, projection.t(), -(shift @ projection), dtype, opv)
-    if module.landmarks is not None:
-        landmarks = module.landmarks
-        centres = landmarks.centres.detach().double()
-        inverse_temperature = float(torch.exp(-landmarks.log_temperature.detach().double()))
-        logits = _linear(x, centres * (2.0 * inverse_temperature),
-                         centres.square().sum(dim=1) * -inverse_temperature, dtype, opv)
-        x = OnnxMul(OnnxSoftmax(logits, axis=1, op_version=opv),
-                    np.array([landmarks.gain], dtype=dtype), op_version=opv)
-    x = _linear(x, module.first.weight, module.first.bias, dtype, opv)
-    for layer in module.later:
-        if isinstance(layer, nn.Linear):
-            x = _linear(x, layer.weight, layer.bias, dtype, opv)
-        else:
-            x = _activation(x, layer, dtype, opv)
-    return x
+def _input_dtype(operator):
+    return guess_numpy_type(operator.inputs[0].type)
 
 
-def _set_output_width(operator, width):
-    """The first output: one row per input row, ``width`` columns, in the input's float type."""
+def _set_output_width(operator, width, index=0):
+    """An output of one row per input row, ``width`` columns, in the input's float type."""
     input_type = operator.inputs[0].type.__class__
-    operator.outputs[0].type = input_type([operator.inputs[0].get_first_dimension(), width])
+    operator.outputs[index].type = input_type([operator.inputs[0].get_first_dimension(), width])
 
 
-def _embedding_shape(operator):
-    _set_output_width(operator, operator.raw_operator.embedding_.shape[1])
+def _method(options_source, estimator):
+    return options_source.get_options(estimator, dict(method="transform"))["method"]
 
 
-def _convert_embedding(scope, operator, container):
-    # skl2onnx finds converters by exact class, so this is ParametricTSNE
-    # itself, whose module is always an EmbeddingModule.
-    module = operator.raw_operator.module_
-    opv = container.target_opset
-    dtype = guess_numpy_type(operator.inputs[0].type)
-    out = _embedding_graph(module, operator.inputs[0], dtype, opv)
-    OnnxIdentity(out, op_version=opv, output_names=operator.outputs[:1]).add_to(scope, container)
-
-
-def _method(container, estimator):
-    return container.get_options(estimator, dict(method="transform"))["method"]
-
-
+# ------------------------------------------------------------ autoencoders
 def _autoencoder_shape(operator):
     estimator = operator.raw_operator
-    method = operator.scope_inst.get_options(estimator, dict(method="transform"))["method"]
+    method = _method(operator.scope_inst, estimator)
     width = estimator.n_features_in_ if method == "inverse_transform" else estimator.n_components_
     _set_output_width(operator, width)
 
@@ -249,52 +244,142 @@ def _autoencoder_shape(operator):
 def _convert_autoencoder(scope, operator, container):
     estimator = operator.raw_operator
     module = estimator.module_
-    _check_dense(module)
-    opv = container.target_opset
-    dtype = guess_numpy_type(operator.inputs[0].type)
-    x = operator.inputs[0]
     if _method(container, estimator) == "inverse_transform":
-        out = _decoder_graph(module, x, dtype, opv)
+        fn, width = _decode, estimator.n_components_
     else:
-        out = _encoder_graph(module, x, dtype, opv)
-    OnnxIdentity(out, op_version=opv, output_names=operator.outputs[:1]).add_to(scope, container)
+        fn, width = _encode, estimator.n_features_in_
+    _add_module(scope, container, module, fn, width, operator.inputs[0].full_name,
+                operator.outputs[0].full_name, _input_dtype(operator))
 
 
+def _convert_embedding(scope, operator, container):
+    estimator = operator.raw_operator
+    _add_module(scope, container, estimator.module_, _encode, estimator.n_features_in_,
+                operator.inputs[0].full_name, operator.outputs[0].full_name,
+                _input_dtype(operator))
+
+
+def _embedding_shape(operator):
+    _set_output_width(operator, operator.raw_operator.embedding_.shape[1])
+
+
+# ---------------------------------------------------------------- detector
 def _detector_shape(operator):
     n_rows = operator.inputs[0].get_first_dimension()
     operator.outputs[0].type = Int64TensorType([n_rows])
-    operator.outputs[1].type = operator.inputs[0].type.__class__([n_rows, 1])
+    _set_output_width(operator, 1, index=1)
+
+
+class _SampleScores:
+    """An autoencoder's per-row ``score_samples`` as a function of (module, rows)."""
+
+    def __init__(self, autoencoder):
+        self.autoencoder = autoencoder
+
+    def __call__(self, module, x):
+        return self.autoencoder._sample_scores(module, x).reshape(-1, 1)
 
 
 def _convert_detector(scope, operator, container):
     detector = operator.raw_operator
-    autoencoder = detector.autoencoder_
-    module = autoencoder.module_
-    _check_dense(module)
-    if (isinstance(module, VariationalAutoencoderModule)
-            or autoencoder._reconstruction_loss() != "mse"):
-        raise NotImplementedError(
-            "the ONNX converter of AutoencoderOutlierDetector covers dense autoencoders "
-            "scored by the squared error, not the ELBO or the cross-entropy."
-        )
-    opv = container.target_opset
-    dtype = guess_numpy_type(operator.inputs[0].type)
-    x = operator.inputs[0]
-    reconstruction = _decoder_graph(module, _encoder_graph(module, x, dtype, opv), dtype, opv)
-    error = OnnxSub(reconstruction, x, op_version=opv)
-    mean_square = OnnxReduceMeanApi18(OnnxMul(error, error, op_version=opv),
-                                      axes=[1], keepdims=1, op_version=opv)
-    # decision_function = score_samples - offset_ = -mean squared error - offset_.
-    decision = OnnxSub(OnnxNeg(mean_square, op_version=opv),
-                       np.array([detector.offset_], dtype=dtype), op_version=opv,
-                       output_names=operator.outputs[1:2])
-    outlier = OnnxLess(decision, np.array([0], dtype=dtype), op_version=opv)
-    label = OnnxWhere(outlier, np.array([-1], dtype=np.int64), np.array([1], dtype=np.int64),
-                      op_version=opv)
+    dtype = _input_dtype(operator)
+    scores = scope.get_unique_variable_name("skae_scores")
+    _detector_scores(scope, container, detector, operator.inputs[0].full_name, scores, dtype)
+    offset = scope.get_unique_variable_name("skae_offset")
+    container.add_initializer(offset, _onnx_type(dtype), [1], [float(detector.offset_)])
+    decision = operator.outputs[1].full_name
+    container.add_node("Sub", [scores, offset], [decision],
+                       name=scope.get_unique_operator_name("skae_Sub"))
+    zero = scope.get_unique_variable_name("skae_zero")
+    container.add_initializer(zero, _onnx_type(dtype), [1], [0.0])
+    outlier = scope.get_unique_variable_name("skae_outlier")
+    container.add_node("Less", [decision, zero], [outlier],
+                       name=scope.get_unique_operator_name("skae_Less"))
+    labels = {}
+    for value in (-1, 1):
+        labels[value] = scope.get_unique_variable_name("skae_label")
+        container.add_initializer(labels[value], onnx.TensorProto.INT64, [1], [value])
+    column = scope.get_unique_variable_name("skae_labels")
+    container.add_node("Where", [outlier, labels[-1], labels[1]], [column],
+                       name=scope.get_unique_operator_name("skae_Where"))
     # One label per row, shape (n,), as predict returns.
-    OnnxReshapeApi13(label, np.array([-1], dtype=np.int64), op_version=opv,
-                     output_names=operator.outputs[:1]).add_to(scope, container)
-    decision.add_to(scope, container)
+    flat = scope.get_unique_variable_name("skae_flat")
+    container.add_initializer(flat, onnx.TensorProto.INT64, [1], [-1])
+    container.add_node("Reshape", [column, flat], [operator.outputs[0].full_name],
+                       name=scope.get_unique_operator_name("skae_Reshape"))
+
+
+def _detector_scores(scope, container, detector, input_name, output_name, dtype):
+    autoencoder = detector.autoencoder_
+    _add_module(scope, container, autoencoder.module_, _SampleScores(autoencoder),
+                autoencoder.n_features_in_, input_name, output_name, dtype)
+
+
+def _onnx_type(dtype):
+    return onnx.TensorProto.DOUBLE if dtype == np.float64 else onnx.TensorProto.FLOAT
+
+
+# -------------------------------------------------------------- classifier
+def _classifier_shape(operator):
+    n_rows = operator.inputs[0].get_first_dimension()
+    estimator = operator.raw_operator
+    operator.outputs[0].type = Int64TensorType([n_rows])
+    _set_output_width(operator, len(estimator.classes_), index=1)
+
+
+def _logits(module, x):
+    return module(x)
+
+
+def _convert_classifier(scope, operator, container):
+    estimator = operator.raw_operator
+    if estimator.classes_.dtype.kind not in "iu":
+        raise NotImplementedError(
+            "skae's ONNX converter of AutoencoderClassifier writes integer labels; "
+            f"this one was fitted on labels of dtype {estimator.classes_.dtype}."
+        )
+    dtype = _input_dtype(operator)
+    logits = scope.get_unique_variable_name("skae_logits")
+    _add_module(scope, container, estimator.module_, _logits, estimator.n_features_in_,
+                operator.inputs[0].full_name, logits, dtype)
+    container.add_node("Softmax", [logits], [operator.outputs[1].full_name], axis=1,
+                       name=scope.get_unique_operator_name("skae_Softmax"))
+    best = scope.get_unique_variable_name("skae_best")
+    container.add_node("ArgMax", [logits], [best], axis=1, keepdims=0,
+                       name=scope.get_unique_operator_name("skae_ArgMax"))
+    classes = scope.get_unique_variable_name("skae_classes")
+    container.add_initializer(classes, onnx.TensorProto.INT64, [len(estimator.classes_)],
+                              estimator.classes_.astype(np.int64))
+    container.add_node("Gather", [classes, best], [operator.outputs[0].full_name], axis=0,
+                       name=scope.get_unique_operator_name("skae_Gather"))
+
+
+def _skae_estimators():
+    """Every estimator class skae exports: the converters are found, not listed."""
+    import skae
+
+    return [
+        getattr(skae, name) for name in skae.__all__
+        if isinstance(getattr(skae, name), type) and issubclass(getattr(skae, name), BaseEstimator)
+    ]
+
+
+def _converter(estimator_class):
+    """The (shape calculator, converter, options, parser outputs) of a skae class."""
+    from ._base import BaseAutoencoder
+    from ._classifier import AutoencoderClassifier
+    from ._outlier import AutoencoderOutlierDetector
+    from ._tsne import ParametricTSNE
+
+    if issubclass(estimator_class, BaseAutoencoder):
+        return _autoencoder_shape, _convert_autoencoder, {"method": _METHODS}
+    if issubclass(estimator_class, AutoencoderOutlierDetector):
+        return _detector_shape, _convert_detector, None
+    if issubclass(estimator_class, ParametricTSNE):
+        return _embedding_shape, _convert_embedding, None
+    if issubclass(estimator_class, AutoencoderClassifier):
+        return _classifier_shape, _convert_classifier, {"zipmap": [False]}
+    return None
 
 
 def register_converters():
@@ -302,45 +387,28 @@ def register_converters():
 
     Read more in the :ref:`User Guide <onnx_export>`.
     """
-    for estimator_class in DENSE_ESTIMATORS:
+    for estimator_class in _skae_estimators():
+        found = _converter(estimator_class)
+        if found is None:
+            raise NotImplementedError(f"no ONNX converter for {estimator_class.__name__}")
+        shape, convert, options = found
         update_registered_converter(
-            estimator_class, f"Skae{estimator_class.__name__}", _autoencoder_shape,
-            _convert_autoencoder, options={"method": _METHODS},
+            estimator_class, f"Skae{estimator_class.__name__}", shape, convert,
+            options=options,
         )
-    update_registered_converter(
-        AutoencoderOutlierDetector, "SkaeAutoencoderOutlierDetector", _detector_shape,
-        _convert_detector,
-    )
-    update_registered_converter(
-        ParametricTSNE, "SkaeParametricTSNE", _embedding_shape, _convert_embedding,
-    )
 
 
 register_converters()
 
 
-class _Method(nn.Module):
-    """One of a module's contract methods as a forward pass, for torch.onnx."""
-
-    def __init__(self, module, method):
-        super().__init__()
-        self.module = module
-        self.method = method
-
-    def forward(self, x):
-        return getattr(self.module, self.method)(x)
-
-
 def export_module(estimator, *, method="transform", opset_version=17):
-    """An ONNX model of a fitted estimator's ``transform`` or ``inverse_transform``.
+    """An ONNX model of a fitted autoencoder's ``transform`` or ``inverse_transform`` alone.
 
-    For the estimators skl2onnx has no converter for here
-    (:class:`~skae.ConvolutionalAutoencoder`, :class:`~skae.RecurrentAutoencoder`),
-    the torch module's ``encode`` (or ``decode``) is exported with
-    ``torch.onnx`` instead; any skae autoencoder works. The graph takes flat
+    The torch module's ``encode`` (or ``decode``) exported with
+    ``torch.onnx``: the graph the skl2onnx converters embed, as a model of
+    its own rather than a step of a converted pipeline. It takes flat
     float32 rows named ``X``, any number of them, and returns the codes (or
-    the reconstructions) as ``Y``. It is a model of its own, not a step of a
-    converted pipeline.
+    the reconstructions) as ``Y``.
 
     Read more in the :ref:`User Guide <onnx_export>`.
 
@@ -362,18 +430,9 @@ def export_module(estimator, *, method="transform", opset_version=17):
         raise ValueError(f"method must be one of {_METHODS}; got {method!r}.")
     check_is_fitted(estimator)
     module = estimator.module_
-    width = module.n_features if method == "transform" else module.n_components
-    device = next(module.parameters()).device
-    example = torch.zeros((2, width), dtype=torch.float32, device=device)
-    wrapped = _Method(module, "encode" if method == "transform" else "decode").eval()
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # torch.onnx's notes on its exporters are no news to the caller.
-        warnings.simplefilter("ignore")
-        with torch.no_grad():
-            torch.onnx.export(
-                wrapped, (example,), buffer, input_names=["X"], output_names=["Y"],
-                dynamic_axes={"X": {0: "n_samples"}, "Y": {0: "n_samples"}},
-                opset_version=opset_version, dynamo=False,
-            )
-    return onnx.load_model_from_string(buffer.getvalue())
+    fn, width = ((_encode, module.n_features) if method == "transform"
+                 else (_decode, module.n_components))
+    graph = _torch_graph(module, fn, width, torch.float32, opset_version)
+    return onnx.helper.make_model(
+        graph, opset_imports=[onnx.helper.make_opsetid("", opset_version)]
+    )

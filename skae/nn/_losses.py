@@ -1,5 +1,6 @@
 """Per-sample loss terms; the net composes and weights them."""
 
+import torch
 from torch import nn
 from torch.nn import functional as F
 
@@ -14,7 +15,11 @@ def reconstruction_error(reconstruction, target, kind):
     """
     if kind == "bce":
         in_range = target.clamp(0, 1)
-        elementwise = F.binary_cross_entropy(reconstruction, in_range, reduction="none")
+        # torch's binary_cross_entropy, written out (logs floored at -100 as
+        # torch floors them), so that torch.onnx exports the score too.
+        log_p = torch.log(reconstruction).clamp(min=-100.0)
+        log_not_p = torch.log(1.0 - reconstruction).clamp(min=-100.0)
+        elementwise = -(in_range * log_p + (1.0 - in_range) * log_not_p)
         elementwise = elementwise + (target - in_range).square()
     else:
         elementwise = (reconstruction - target).square()
