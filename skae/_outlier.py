@@ -4,42 +4,116 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions, _fit_context
 from ._dense import Autoencoder
-from ._training import draw_seed
+from .engine._training import draw_seed, restore_on_failure
 
-# Tukey's fence: a training row counts as an outlier under contamination="auto"
-# when its score lies more than this many interquartile ranges below the
-# first quartile. Reconstruction errors have no natural scale (unlike
-# IsolationForest's normalised path lengths), so the threshold is set from
-# the training scores' own spread, as a box plot's whiskers are.
-_FENCE_IQRS = 1.5
+# contamination="auto": a training row is an outlier when its score lies more
+# than this many robust standard deviations (1.4826 median absolute
+# deviations, which equal one standard deviation for normal data) below the
+# training scores' median. The default scores are logarithms of error ratios,
+# roughly symmetric, so the rule reads as it would for a normal distribution;
+# the shares it flags on anomaly-free data are measured in the Notes.
+_AUTO_DEVIATIONS = 3.0
+_MAD_TO_STD = 1.4826
+
+# The default ensemble: one autoencoder per code width, each width a
+# multiple of sqrt(n_features). Varied widths make the score depend less on
+# any one width being right for the data (the "RandNet" observation: single
+# autoencoders' scores vary much from fit to fit, their average far less).
+_CODE_WIDTH_FACTORS = (0.75, 1.0, 1.5)
+# Small tables get at least this many optimiser steps, large ones at most
+# this many, so a member's fit stays near a second on one CPU thread
+# whatever the number of rows.
+_MIN_STEPS, _MAX_STEPS = 200, 1500
+_LEARNING_RATE = 3e-3
+# Weight of the code's Mahalanobis distance beside the reconstruction error:
+# a row far out along the directions the network does reconstruct (a larger
+# copy of a normal row) has a small reconstruction error but unusual codes.
+_CODE_DISTANCE_WEIGHT = 0.5
+# A feature the members reconstruct almost exactly (a constant pixel) would
+# otherwise dominate the per-feature standardised error by its tiny scale.
+_ERROR_SCALE_FLOOR = 1e-2
 
 
-def default_autoencoder(X):
-    """The autoencoder used when none is given, for training data X.
+def _member_architecture(n_samples, n_features, width_factor):
+    """(code width, hidden width, batch size, epochs) of one default member.
 
-    A 32-unit code behind one hidden layer of 256, trained for 50 epochs
-    under a cosine learning-rate schedule, with a sigmoid output when X lies
-    in [0, 1] (min-max scaled data, images) and a linear one otherwise. On
-    the MNIST subset (digits 0, 1, 6 as inliers, 9 as anomalies, six seeds)
-    its ROC AUC is 0.986-0.991; with a linear output (and a learning rate of
-    3e-3, three seeds) 0.984-0.988, and with a 16-unit code, a hidden layer
-    of 128 and a constant rate 0.980-0.983.
-    ``Autoencoder``'s own 2-unit default reaches about 0.94: its code is too
-    small to reconstruct the inliers well.
+    The code is at most half the input's width, so no member can learn the
+    identity; the training budget is counted in optimiser steps, not epochs.
     """
-    in_unit_interval = X.min() >= 0 and X.max() <= 1
-    return Autoencoder(
-        n_components=32,
-        hidden_layer_sizes=(256,),
-        max_epochs=50,
-        learning_rate_schedule="cosine",
-        output_activation="sigmoid" if in_unit_interval else "identity",
-    )
+    code = int(np.clip(round(width_factor * np.sqrt(n_features)), 1, max(1, n_features // 2)))
+    hidden = int(np.clip(2 * n_features, 16, 256))
+    batch_size = int(np.clip(n_samples // 16, 16, 256))
+    steps = np.clip(n_samples / 8, _MIN_STEPS, _MAX_STEPS)
+    epochs = max(1, int(round(steps * batch_size / n_samples)))
+    return code, hidden, batch_size, epochs
+
+
+def default_autoencoders(X):
+    """The autoencoders of the default ensemble, unfitted, for training data X.
+
+    One :class:`~skae.Autoencoder` per factor in ``_CODE_WIDTH_FACTORS``: a
+    code of about that factor times sqrt(n_features) units (at most half of
+    n_features), one hidden layer of 2 * n_features units (16 to 256), a
+    sigmoid output (the members see X min-max scaled on its training rows),
+    Adam at 3e-3 under a cosine schedule, and a budget of n_samples / 8
+    optimiser steps clipped to [200, 1500], in batches of n_samples / 16
+    clipped to [16, 256].
+    """
+    n_samples, n_features = X.shape
+    members = []
+    for factor in _CODE_WIDTH_FACTORS:
+        code, hidden, batch_size, epochs = _member_architecture(n_samples, n_features, factor)
+        members.append(Autoencoder(
+            n_components=code,
+            hidden_layer_sizes=(hidden,),
+            output_activation="sigmoid",
+            learning_rate=_LEARNING_RATE,
+            learning_rate_schedule="cosine",
+            batch_size=batch_size,
+            max_epochs=epochs,
+        ))
+    return members
+
+
+class _MemberScore:
+    """How one fitted member scores rows: per-feature standardised error plus code distance."""
+
+    def __init__(self, autoencoder, Z):
+        self.autoencoder = autoencoder
+        errors = self._squared_errors(Z)
+        scale = errors.mean(axis=0)
+        self.error_scale = np.maximum(scale, _ERROR_SCALE_FLOOR * scale.mean() + 1e-12)
+        codes = self._codes(Z)
+        self.code_mean = codes.mean(axis=0)
+        centred = codes - self.code_mean
+        covariance = centred.T @ centred / len(codes)
+        # A small ridge keeps a code unit that barely varies from dividing by ~0.
+        ridge = 1e-6 * np.trace(covariance) / len(covariance) + 1e-12
+        self.code_precision = np.linalg.inv(covariance + ridge * np.eye(len(covariance)))
+        self.median = float(np.median(self.raw(Z)))
+
+    def _squared_errors(self, Z):
+        codes = self.autoencoder.transform(Z)
+        return (self.autoencoder.inverse_transform(codes).astype(np.float64) - Z) ** 2
+
+    def _codes(self, Z):
+        return self.autoencoder.transform(Z).astype(np.float64)
+
+    def raw(self, Z):
+        error = (self._squared_errors(Z) / self.error_scale).mean(axis=1)
+        centred = self._codes(Z) - self.code_mean
+        distance = np.einsum("ij,jk,ik->i", centred, self.code_precision, centred)
+        return error + _CODE_DISTANCE_WEIGHT * distance / len(self.code_mean)
+
+    def log_ratio(self, Z):
+        """log(raw / the training rows' median raw): 0 for a typical row, higher when anomalous."""
+        return np.log(self.raw(Z) / self.median + 1e-12)
 
 
 class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
@@ -121,11 +195,15 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         self.contamination = contamination
         self.random_state = random_state
 
+    # A fit that raises (a diverging or interrupted autoencoder included)
+    # puts back every attribute, n_features_in_ among them: an unfitted
+    # detector stays unfitted, a fitted one keeps its model and columns.
     # Nested validation stays on: the autoencoder validates its own
     # parameters in its fit.
+    @restore_on_failure
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
-        """Train the autoencoder on X and set the threshold ``offset_``.
+        """Train the autoencoder(s) on X and set the threshold ``offset_``.
 
         Parameters
         ----------
@@ -140,28 +218,50 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             The fitted detector.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        autoencoder = clone(self.autoencoder if self.autoencoder is not None
-                            else default_autoencoder(X))
-        if autoencoder.random_state is None:
-            autoencoder.set_params(random_state=draw_seed(self.random_state))
-        # Both are set together, once the fit has succeeded: a failed fit
-        # leaves an unfitted detector unfitted.
-        fitted = autoencoder.fit(X)
-        scores = fitted.score_samples(X).astype(np.float64)
+        random_state = check_random_state(self.random_state) if self.random_state is not None \
+            else None
+        if self.autoencoder is not None:
+            autoencoder = clone(self.autoencoder)
+            if autoencoder.random_state is None:
+                autoencoder.set_params(random_state=draw_seed(random_state))
+            fitted = autoencoder.fit(X)
+            scores = fitted.score_samples(X).astype(np.float64)
+            # Set together, once every fit has succeeded.
+            self._scaling = None
+            self._members = None
+            self.autoencoder_ = fitted
+            self.estimators_ = [fitted]
+        else:
+            low = X.min(axis=0).astype(np.float64)
+            span = X.max(axis=0) - low
+            # A constant column maps to 0 rather than dividing by zero.
+            span = np.where(span > 0, span, 1.0)
+            Z = ((X - low) / span).astype(X.dtype)
+            members = []
+            for autoencoder in default_autoencoders(X):
+                autoencoder.set_params(random_state=draw_seed(random_state))
+                members.append(_MemberScore(autoencoder.fit(Z), Z))
+            self._scaling = (low, span)
+            self._members = members
+            self.estimators_ = [member.autoencoder for member in members]
+            scores = self._ensemble_scores(Z)
         self.offset_ = self._threshold(scores)
-        self.autoencoder_ = fitted
         return self
+
+    def _ensemble_scores(self, Z):
+        return -np.mean([member.log_ratio(Z) for member in self._members], axis=0)
 
     def _threshold(self, scores):
         if self.contamination == "auto":
-            first, third = np.percentile(scores, [25.0, 75.0])
-            return float(first - _FENCE_IQRS * (third - first))
+            median = np.median(scores)
+            spread = _MAD_TO_STD * np.median(np.abs(scores - median))
+            return float(median - _AUTO_DEVIATIONS * spread)
         # The same percentile IsolationForest takes: exactly the expected
         # share of training rows falls below it, barring ties.
         return float(np.percentile(scores, 100.0 * self.contamination))
 
     def score_samples(self, X):
-        """Normality score: the autoencoder's ``score_samples`` (higher is more normal).
+        """Normality score of each row (higher is more normal).
 
         Parameters
         ----------
@@ -171,12 +271,19 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Minus the reconstruction loss of each row (the ELBO for a
-            variational autoencoder), in X's float dtype.
+            With the default ensemble, minus the mean over its members of
+            log(error / the member's median training error); with a given
+            ``autoencoder``, its own ``score_samples`` (minus the
+            reconstruction loss, or the ELBO of a variational autoencoder).
+            In X's float dtype.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self.autoencoder_.score_samples(X)
+        if self._members is None:
+            return self.autoencoder_.score_samples(X)
+        low, span = self._scaling
+        Z = ((X - low) / span).astype(X.dtype)
+        return self._ensemble_scores(Z).astype(X.dtype)
 
     def decision_function(self, X):
         """Shifted score: negative for outliers, non-negative for inliers.

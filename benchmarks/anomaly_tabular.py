@@ -1,0 +1,283 @@
+"""Unsupervised anomaly detection on tabular data: a suite of tasks, every detector at its defaults.
+
+The protocol of the anomaly-benchmark literature: min-max scaling fitted on
+all rows, each detector fitted on all rows without their labels, the same
+rows scored; ROC AUC and average precision of the anomaly score, over
+seeds. Every task is built here from data that ships with scikit-learn or
+that this module generates, so nothing is downloaded:
+
+- *real* tasks: a minority class of a scikit-learn dataset, subsampled, is
+  the anomalies (as ODDS builds its sets), the other classes the normal rows;
+- *synthetic anomalies* on real normal rows, the four kinds ADBench
+  describes: **local** (drawn from a Gaussian mixture fitted to the normal
+  rows with its covariances scaled by 5), **global** (uniform over the
+  normal rows' range widened by 10 % each side), **dependency** (each
+  feature drawn independently from its normal marginal, so only the
+  correlations between features are wrong) and **clustered** (a tight group,
+  a tenth of a mixture component's spread, placed 4 standard deviations from
+  the normal rows' mean along a random direction);
+- a *fully synthetic* large, narrow table (a correlated Gaussian mixture in
+  9 dimensions, 20,000 rows) with local anomalies, and the MNIST subset's
+  nines among its other digits when the file is present.
+
+The tasks are fixed (their own seed); the detectors' seeds vary.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import LocalOutlierFactor
+from sklearn.preprocessing import MinMaxScaler
+
+from skae import AutoencoderOutlierDetector
+
+from . import data as datasets
+
+# ADBench generates 5 % anomalies relative to the normal rows.
+ANOMALY_SHARE = 0.05
+TASK_SEED = 0
+
+
+@dataclass
+class Task:
+    name: str
+    kind: str  # "real", "synthetic anomalies" or "synthetic"
+    X: np.ndarray
+    is_anomaly: np.ndarray
+
+
+def _rare_class(name, X, y, anomaly_classes, n_anomalies, rng):
+    anomalous = np.isin(y, anomaly_classes)
+    picked = rng.choice(np.flatnonzero(anomalous), n_anomalies, replace=False)
+    X = np.vstack([X[~anomalous], X[picked]])
+    return Task(name, "real", X, np.r_[np.zeros((~anomalous).sum(), bool),
+                                       np.ones(n_anomalies, bool)])
+
+
+def _mixture(normal, rng):
+    # Fitted on standardised rows, so that one scale suits every dataset.
+    mean, std = normal.mean(axis=0), normal.std(axis=0) + 1e-12
+    gmm = GaussianMixture(n_components=min(3, len(normal) // 50 or 1), covariance_type="full",
+                          reg_covar=1e-3, random_state=rng.randint(2**31 - 1))
+    return gmm.fit((normal - mean) / std), mean, std
+
+
+def _draw(gmm, n, rng, covariance_scale=1.0):
+    counts = rng.multinomial(n, gmm.weights_)
+    return np.vstack([
+        rng.multivariate_normal(gmm.means_[k], covariance_scale * gmm.covariances_[k], count)
+        for k, count in enumerate(counts) if count
+    ])
+
+
+def planted(name, normal, kind, rng):
+    """``normal`` rows plus 5 % anomalies of ``kind`` (local, global, dependency, clustered)."""
+    n = max(5, round(ANOMALY_SHARE * len(normal)))
+    gmm, mean, std = _mixture(normal, rng)
+    if kind == "local":
+        anomalies = _draw(gmm, n, rng, covariance_scale=5.0) * std + mean
+    elif kind == "global":
+        low, high = normal.min(axis=0), normal.max(axis=0)
+        margin = 0.1 * (high - low)
+        anomalies = rng.uniform(low - margin, high + margin, size=(n, normal.shape[1]))
+    elif kind == "dependency":
+        anomalies = np.column_stack([rng.choice(column, n) for column in normal.T])
+    elif kind == "clustered":
+        direction = rng.normal(size=normal.shape[1])
+        direction /= np.linalg.norm(direction)
+        component = rng.randint(len(gmm.weights_))
+        spread = 0.1 * gmm.covariances_[component]
+        centre = 4.0 * direction
+        anomalies = rng.multivariate_normal(centre, spread, n) * std + mean
+    else:
+        raise ValueError(kind)
+    X = np.vstack([normal, anomalies])
+    return Task(f"{name}, {kind}", "synthetic anomalies", X,
+                np.r_[np.zeros(len(normal), bool), np.ones(n, bool)])
+
+
+def _gaussian_mixture_table(rng, n_rows=20_000, n_features=9, n_clusters=4):
+    centres = rng.normal(scale=2.0, size=(n_clusters, n_features))
+    mixing = [rng.normal(size=(n_features, n_features)) / np.sqrt(n_features)
+              for _ in range(n_clusters)]
+    labels = rng.randint(n_clusters, size=n_rows)
+    noise = rng.normal(size=(n_rows, n_features))
+    return np.stack([centres[k] + noise[i] @ mixing[k] for i, k in enumerate(labels)])
+
+
+def tasks(mnist=True):
+    """The suite: a list of :class:`Task`, raw (unscaled) features."""
+    rng = np.random.RandomState(TASK_SEED)
+    suite = []
+    cancer = load_breast_cancer()
+    # Malignant (0) rows are the anomalies, 21 of them as in ODDS's wbc.
+    suite.append(_rare_class("breast cancer, malignant", cancer.data, cancer.target, [0], 21,
+                             rng))
+    wine = load_wine()
+    suite.append(_rare_class("wine, class 0", wine.data, wine.target, [0], 10, rng))
+    digits = load_digits()
+    suite.append(_rare_class("digits, zeros", digits.data, digits.target, [0], 50, rng))
+    benign = cancer.data[cancer.target == 1]
+    wine_normal = wine.data[wine.target != 0]
+    diabetes = load_diabetes().data
+    for base, normal in [("breast cancer", benign), ("wine", wine_normal),
+                         ("diabetes", diabetes)]:
+        for kind in ("local", "global", "dependency", "clustered"):
+            suite.append(planted(base, normal, kind, rng))
+    large = _gaussian_mixture_table(rng)
+    task = planted("Gaussian mixture 20,000 x 9", large, "local", rng)
+    task.kind = "synthetic"
+    suite.append(task)
+    if mnist and datasets.MNIST_SUBSET.exists():
+        subset = np.load(datasets.MNIST_SUBSET)
+        X, y = subset["X_train"] / 255.0, subset["y_train"]
+        # The digits 0, 1 and 6, with 5 % nines among them.
+        suite.append(_rare_class("MNIST subset, nines", X, y, [9],
+                                 round(ANOMALY_SHARE * (y != 9).sum()), rng))
+    return suite
+
+
+# ---------------------------------------------------------------- detectors
+# Each takes the scaled rows and a seed and returns anomaly scores of the same
+# rows, higher for more anomalous.
+def _skae(X, seed):
+    return -AutoencoderOutlierDetector(random_state=seed).fit(X).score_samples(X)
+
+
+def _isolation_forest(X, seed):
+    return -IsolationForest(random_state=seed).fit(X).score_samples(X)
+
+
+def _lof(X, seed):
+    # LOF scores the rows it was fitted on (novelty=False): the unsupervised protocol.
+    return -LocalOutlierFactor().fit(X).negative_outlier_factor_
+
+
+def _pca(X, seed):
+    # PCA() keeps every component, reconstructing every row exactly; 90 % of
+    # the variance is the usual choice for a reconstruction-error detector.
+    pca = PCA(n_components=0.9, random_state=seed).fit(X)
+    return ((pca.inverse_transform(pca.transform(X)) - X) ** 2).sum(axis=1)
+
+
+def _pyod_autoencoder(X, seed):
+    from pyod.models.auto_encoder import AutoEncoder
+
+    return AutoEncoder(random_state=seed, verbose=0).fit(X).decision_function(X)
+
+
+def _pyod_ecod(X, seed):
+    from pyod.models.ecod import ECOD
+
+    return ECOD().fit(X).decision_function(X)
+
+
+DETECTORS = [
+    ("skae AutoencoderOutlierDetector", _skae, None),
+    ("IsolationForest", _isolation_forest, None),
+    ("pyod AutoEncoder", _pyod_autoencoder, "pyod"),
+    ("pyod ECOD", _pyod_ecod, "pyod"),
+    ("PCA reconstruction error", _pca, None),
+    ("LocalOutlierFactor", _lof, None),
+]
+
+
+def available_detectors():
+    import importlib.util
+
+    found, missing = [], set()
+    for name, score, module in DETECTORS:
+        if module is not None and importlib.util.find_spec(module) is None:
+            missing.add(module)
+        else:
+            found.append((name, score))
+    return found, sorted(missing)
+
+
+def run(suite, seeds=(0, 1, 2), detectors=None, log=None):
+    """Per task and detector: mean ROC AUC, mean average precision, median seconds.
+
+    torch and the BLAS libraries compute on one thread for every detector,
+    and the detectors take turns seed by seed, so that a busy machine slows
+    them alike.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    detectors = detectors or available_detectors()[0]
+    results = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            for task in suite:
+                X = MinMaxScaler().fit_transform(task.X)
+                measured = {name: {"auc": [], "ap": [], "seconds": []} for name, _ in detectors}
+                for seed in seeds:
+                    for name, score in detectors:
+                        started = time.perf_counter()
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            scores = score(X, seed)
+                        measured[name]["seconds"].append(time.perf_counter() - started)
+                        measured[name]["auc"].append(roc_auc_score(task.is_anomaly, scores))
+                        measured[name]["ap"].append(
+                            average_precision_score(task.is_anomaly, scores))
+                for name, _ in detectors:
+                    results.append({
+                        "task": task.name, "detector": name,
+                        "auc": float(np.mean(measured[name]["auc"])),
+                        "ap": float(np.mean(measured[name]["ap"])),
+                        "seconds": float(np.median(measured[name]["seconds"])),
+                    })
+                if log:
+                    best = max((r for r in results if r["task"] == task.name),
+                               key=lambda r: r["auc"])
+                    log(f"  {task.name}: best {best['detector']} {best['auc']:.3f}")
+    finally:
+        torch.set_num_threads(threads)
+    return results
+
+
+def summary(results):
+    """One row per detector: mean ROC AUC, mean AP, mean rank, tasks won, total seconds."""
+    tasks_ = list(dict.fromkeys(r["task"] for r in results))
+    names = list(dict.fromkeys(r["detector"] for r in results))
+    by = {(r["task"], r["detector"]): r for r in results}
+    ranks = {name: [] for name in names}
+    wins = dict.fromkeys(names, 0)
+    for task in tasks_:
+        aucs = np.array([by[task, name]["auc"] for name in names])
+        # Rank 1 is the best; ties share the mean of their ranks.
+        order = (-aucs).argsort().argsort() + 1.0
+        for value in np.unique(aucs):
+            tied = aucs == value
+            order[tied] = order[tied].mean()
+        for name, rank in zip(names, order):
+            ranks[name].append(rank)
+        for name in np.array(names)[aucs == aucs.max()]:
+            wins[name] += 1
+    rows = [{
+        "detector": name,
+        "mean ROC AUC": float(np.mean([by[t, name]["auc"] for t in tasks_])),
+        "mean AP": float(np.mean([by[t, name]["ap"] for t in tasks_])),
+        f"mean rank of {len(names)}": float(np.mean(ranks[name])),
+        "tasks won": wins[name],
+        "time, one pass (s)": float(sum(by[t, name]["seconds"] for t in tasks_)),
+    } for name in names]
+    return sorted(rows, key=lambda row: -row["mean ROC AUC"])
+
+
+def per_task(results, metric="auc"):
+    """One row per task, one column per detector."""
+    rows = {}
+    for r in results:
+        rows.setdefault(r["task"], {"task": r["task"]})[r["detector"]] = r[metric]
+    return list(rows.values())
