@@ -8,11 +8,16 @@ not pay for loading torch.
 
 import contextlib
 import datetime
+import json
 import os
 import platform
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # One untimed call on this many rows first, so that one-time costs (thread
 # pools, BLAS buffers, torch's lazily built state: tens of MB) are not
@@ -95,3 +100,22 @@ def plain_forward(module, X, chunk_rows=CHUNK_ROWS):
                 codes = torch.empty((len(X_tensor), chunk.shape[1]), dtype=chunk.dtype)
             codes[start : start + len(chunk)] = chunk
     return codes.numpy()
+
+
+def run_fresh_process(module, args, *, threads=1, timeout, what):
+    """``python -m module *args`` in a fresh process on ``threads`` threads; its JSON result.
+
+    The child prints its figures as JSON on its last line of output. A fresh
+    process per measurement keeps one contender's allocator state from
+    hiding or inflating another's; torch, OpenMP and BLAS all get
+    ``threads``. ``what`` names the measurement in the error of a failed child.
+    """
+    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                           "MKL_NUM_THREADS")}
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env, "PYTHONPATH": path})
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -26,8 +26,6 @@ import argparse
 import ctypes
 import gc
 import json
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -35,11 +33,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ._common import WARM_UP_ROWS, markdown_table, plain_forward, synthetic
+from ._common import WARM_UP_ROWS, markdown_table, plain_forward, run_fresh_process
+from ._common import synthetic
 
 STATUS = Path("/proc/self/status")
 SAMPLE_SECONDS = 0.002
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The contract in SPEC.md, bytes added per input byte.
 LIMITS = {"skae Autoencoder.fit": 1.1, "skae transform": 0.1, "skae transform, float64 X": 0.1}
@@ -249,19 +247,12 @@ def measure(contender, n_rows, n_features=784, *, dtype="float32", net=Net(), ti
     ``bytes_per_input_byte`` is the peak RssAnon added over the input's size.
     The child runs one thread (torch, OpenMP and BLAS).
     """
-    command = [
-        sys.executable, "-m", "benchmarks.memory", "--child", contender,
-        "--rows", str(n_rows), "--features", str(n_features), "--dtype", dtype,
-        "--net", json.dumps(asdict(net)),
-    ]
-    threads = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                      "MKL_NUM_THREADS")}
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **threads, "PYTHONPATH": path})
-    if done.returncode != 0:
-        raise RuntimeError(f"measuring {contender!r} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_fresh_process(
+        "benchmarks.memory",
+        ["--child", contender, "--rows", str(n_rows), "--features", str(n_features),
+         "--dtype", dtype, "--net", json.dumps(asdict(net))],
+        timeout=timeout, what=f"measuring {contender!r}",
+    )
     result["bytes_per_input_byte"] = result["added"] / result["input_bytes"]
     if result["high_water_added"] is not None:
         result["high_water_per_input_byte"] = result["high_water_added"] / result["input_bytes"]

@@ -19,7 +19,7 @@
    error. The file is deleted afterwards. Then ``--equal-rows`` rows that
    fit in memory, fitted for the same epochs from an array in memory (a full
    shuffle) and from a memmap of the same rows (the windowed shuffle of
-   :mod:`skae._chunks`): their held-out errors are compared.
+   :mod:`skae._engine._chunks`): their held-out errors are compared.
 3. ``quality``: the windowed shuffle against a full shuffle on real data
    (digits, the MNIST subset when present), in stored order and sorted by
    class (the hard case), with chunk and window sizes scaled down so that
@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,9 +44,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from . import memory
-from ._common import WARM_UP_ROWS, machine_header, markdown_table, synthetic
+from ._common import WARM_UP_ROWS, log, machine_header, markdown_table, run_fresh_process
+from ._common import synthetic
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ROWS = (10_000, 100_000, 1_000_000)
 N_FEATURES = 784
 SCALING_NET = memory.Net(hidden_layer_sizes=(64,), n_components=16, batch_size=256)
@@ -231,15 +230,8 @@ CHILDREN = {"scaling": _scaling_child, "memmap": _memmap_child, "equal": _equal_
 
 def run_child(spec, *, threads=1, timeout=1800):
     """Run one measurement in a fresh process on ``threads`` threads; its figures."""
-    command = [sys.executable, "-m", "benchmarks.scaling", "--child", json.dumps(spec)]
-    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                           "MKL_NUM_THREADS")}
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **env, "PYTHONPATH": path})
-    if done.returncode != 0:
-        raise RuntimeError(f"{spec} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_fresh_process("benchmarks.scaling", ["--child", json.dumps(spec)],
+                             threads=threads, timeout=timeout, what=str(spec))
 
 
 # ----------------------------------------------------------------- the parts
@@ -294,7 +286,7 @@ def equal_rows(n_rows, epochs, seeds, directory, log=print):
 @contextlib.contextmanager
 def shuffle_settings(chunk_rows, window_chunks, row_bytes):
     """The windowed shuffle's chunk and window sizes, for a block (benchmarks only)."""
-    from skae import _chunks
+    from skae._engine import _chunks
 
     saved = _chunks.CHUNK_BYTES, _chunks.WINDOW_CHUNKS
     _chunks.CHUNK_BYTES, _chunks.WINDOW_CHUNKS = chunk_rows * row_bytes, window_chunks
@@ -477,10 +469,6 @@ def main(argv=None):
         return
     if not memory.available():
         sys.exit("scaling: /proc/self/status has no RssAnon here (Linux only).")
-
-    def log(message):
-        print(message, file=sys.stderr, flush=True)
-
     text = report(args, log)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
