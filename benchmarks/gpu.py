@@ -9,7 +9,7 @@ sizes, ReLU, Adam at lr 1e-3, MSE), data, batch size and epochs:
 * ``skae.Autoencoder(device="cuda")`` end to end from a host numpy array
   (validation, the host-to-device copy and all), at ``precision`` "float32",
   "tf32" and "bfloat16": its steps are replays of one captured CUDA graph
-  (:class:`skae._captured.CapturedTrainStep`, fused capturable Adam);
+  (:class:`skae._engine._captured.CapturedTrainStep`, fused capturable Adam);
 * skorch's default ``NeuralNetRegressor`` (on the two smaller workloads).
 
 A last section times ``transform`` of a large host float32 array against a
@@ -119,7 +119,7 @@ def eager_loop(workload, data, seed, fused=False):
 
 
 def captured(workload, data, seed, precision):
-    from skae._captured import CapturedTrainStep
+    from skae._engine._captured import CapturedTrainStep
 
     X = data["device"]
     module = make_module(workload, seed)
@@ -300,7 +300,7 @@ def measure(workload, data, repeats, with_skae):
 # ------------------------------------------------------------ torch.compile
 def compile_comparison(n_rows, steps, precisions, batch_size=256):
     """ms per full-batch step: the captured engine vs torch.compile reduce-overhead."""
-    from skae._captured import CapturedTrainStep
+    from skae._engine._captured import CapturedTrainStep
 
     workload = Workload("compile", n_rows, 64, (1024, 512), batch_size, 1)
     X = synthetic_rows(n_rows, seed=1)

@@ -2,7 +2,7 @@
 
 from ._classifier import AutoencoderClassifier
 from ._convolutional import ConvolutionalAutoencoder
-from ._data_parallel import data_parallel
+from ._engine._data_parallel import data_parallel
 from ._dense import Autoencoder
 from ._denoising import DenoisingAutoencoder
 from ._linear import LinearAutoencoder

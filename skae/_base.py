@@ -8,13 +8,13 @@ from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._chunks import is_memory_mapped
+from ._engine._chunks import is_memory_mapped
 from ._compat import Interval, _fit_context
-from ._rows import dense_block
-from ._runtime import resolve_device
+from ._engine._rows import dense_block
+from ._engine._runtime import resolve_device
 from .exceptions import DataScaleWarning
-from ._spec import TrainingSpec
-from ._training import TorchEstimatorMixin, restore_on_failure
+from ._engine._spec import TrainingSpec
+from ._engine._training import TorchEstimatorMixin, restore_on_failure
 from .nn import ReconstructionLoss, reconstruction_error
 
 

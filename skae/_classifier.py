@@ -12,9 +12,9 @@ from torch import nn
 from ._base import BaseAutoencoder
 from ._compat import _fit_context
 from ._dense import Autoencoder
-from ._runtime import resolve_device
-from ._spec import TrainingSpec
-from ._training import TorchEstimatorMixin, draw_seed, restore_on_failure
+from ._engine._runtime import resolve_device
+from ._engine._training import draw_seed
+from .extend import TorchEstimatorMixin, TrainingSpec, restore_on_failure
 from .nn import EncoderClassifierModule
 
 UNLABELLED = -1

@@ -7,8 +7,8 @@ import torch
 
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions
-from ._rows import dense_block
-from ._spec import TrainingSpec
+from ._engine._rows import dense_block
+from .extend import TrainingSpec
 from .nn import LinearAutoencoderModule
 
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from ._spec import TrainingSpec
-from ._training import to_training_tensor
+from .extend import TrainingSpec
+from ._engine._training import to_training_tensor
 
 
 def pretrain_layerwise(module, X, make_net, *, loss, penalties, epochs):

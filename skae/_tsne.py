@@ -14,8 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
 from ._compat import Interval, StrOptions, _fit_context, _joint_probabilities_nn
-from ._spec import TrainingSpec
-from ._training import TorchEstimatorMixin, restore_on_failure
+from .extend import TorchEstimatorMixin, TrainingSpec, restore_on_failure
 from .nn import ACTIVATIONS
 from .nn._tsne import EmbeddingModule, NeighbourAffinities, TSNELoss
 

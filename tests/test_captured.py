@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 from torch import nn
 from torch.nn import functional as F
 
-from skae._captured import CapturedTrainStep
+from skae._engine._captured import CapturedTrainStep
 from skae.nn import DenseAutoencoderModule
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")

@@ -18,13 +18,13 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from skae import Autoencoder, TrainingDivergedError, data_parallel
-from skae._data_parallel import (
+from skae._engine._data_parallel import (
     ShardedBatches,
     _copy_of_torch_generator,
     _LocalTraining,
     training_engine,
 )
-from skae._net import AutoencoderNet, GatheredBatches, RowSubset
+from skae._engine._net import AutoencoderNet, GatheredBatches, RowSubset
 
 pytest.importorskip("accelerate")
 

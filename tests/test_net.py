@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from skae._net import AutoencoderNet, GatheredBatches, RowSubset
+from skae._engine._net import AutoencoderNet, GatheredBatches, RowSubset
 from skae.exceptions import TrainingDivergedError
 from skae.nn import DenseAutoencoderModule, ReconstructionLoss
 
@@ -103,7 +103,7 @@ def test_validation_loss_is_recorded():
 
 
 def test_non_finite_loss_names_the_epoch():
-    from skae._net import StopOnDivergence
+    from skae._engine._net import StopOnDivergence
 
     net = make_net(callbacks=[StopOnDivergence()])
     X = torch.rand(16, 6)
@@ -113,7 +113,7 @@ def test_non_finite_loss_names_the_epoch():
 
 
 def test_finite_loss_far_above_the_reference_is_divergence():
-    from skae._net import StopOnDivergence
+    from skae._engine._net import StopOnDivergence
 
     X = torch.rand(16, 6)
     net = make_net(callbacks=[StopOnDivergence()])

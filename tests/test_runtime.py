@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skae._runtime import resolve_device, seeded, torch_threads
+from skae._engine._runtime import resolve_device, seeded, torch_threads
 
 
 def test_cpu_and_auto_resolve():

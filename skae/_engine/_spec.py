@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from .nn import ReconstructionLoss
+from ..nn import ReconstructionLoss
 
 
 @dataclass

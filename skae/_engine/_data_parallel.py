@@ -11,7 +11,7 @@ and the loss recorded per epoch is the mean over all rows of all processes.
 The estimator does not change: its parameters mean what they mean in one
 process (``batch_size`` is the number of rows per gradient step, summed over
 the processes), and the fitted estimator holds the plain module and a plain
-:class:`~skae._net.AutoencoderNet`, so that it pickles and loads in a single
+:class:`~skae._engine._net.AutoencoderNet`, so that it pickles and loads in a single
 process with no distributed setup.
 """
 
@@ -205,7 +205,7 @@ class _DataParallelTraining:
 
 
 class DataParallelNetMixin(AccelerateMixin):
-    """skorch's ``AccelerateMixin`` for :class:`~skae._net.AutoencoderNet`.
+    """skorch's ``AccelerateMixin`` for :class:`~skae._engine._net.AutoencoderNet`.
 
     Unlike the mixin's default, the net's ``module_`` stays the plain module
     throughout: the ``DistributedDataParallel`` wrapper lives beside it and
@@ -356,7 +356,7 @@ class ShardedBatches:
     """One process's share of each step of a pass over a :class:`RowSubset`.
 
     All processes draw the same row order from ``generator`` (in the same
-    state in every process), as :class:`~skae._net.GatheredBatches` draws
+    state in every process), as :class:`~skae._engine._net.GatheredBatches` draws
     from torch's, and cut it into the same steps of ``batch_size`` rows. Each process takes every
     ``n_processes``-th row of a step from ``rank`` on: together they take
     each step's rows, once.

@@ -1,10 +1,10 @@
 """The fit skeleton every skae estimator shares: net, callbacks, device, seeds.
 
 :class:`TorchEstimatorMixin` turns an estimator's flat parameters into one
-:class:`~skae._net.AutoencoderNet`, trains it reproducibly on the chosen
+:class:`~skae._engine._net.AutoencoderNet`, trains it reproducibly on the chosen
 device, keeps the estimator unchanged when a fit fails, and runs inference
 chunk by chunk in the input's dtype. An estimator supplies two methods, the
-extension contract of :mod:`skae._spec`: ``training_spec`` (what to train)
+extension contract of :mod:`skae._engine._spec`: ``training_spec`` (what to train)
 and ``fitted_attributes`` (what the trained net means for the estimator).
 """
 
@@ -24,14 +24,14 @@ from sklearn.utils import check_random_state
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from ._compat import Interval, StrOptions
+from .._compat import Interval, StrOptions
 from ._data_parallel import training_engine
 from ._chunks import MappedRows, is_memory_mapped
 from ._feedback import EpochProgressBar, close_progress_bars, warn_if_not_converged
 from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
 from ._rows import SparseRows, dense_block
 from ._runtime import SMALL_STEP_FLOPS, seeded, step_flops, torch_threads
-from .exceptions import TrainingInterrupted, TrainingInterruptedWarning
+from ..exceptions import TrainingInterrupted, TrainingInterruptedWarning
 from ._spec import TrainingSpec
 
 OPTIMIZERS = {
@@ -552,7 +552,7 @@ def to_training_tensor(A, dtype, device):
 
     A scipy sparse A stays sparse on the host, its batches densified one by one;
     a memory-mapped A stays in its file, its batches read and converted one
-    by one, in an order that reads the file in runs (:mod:`skae._chunks`).
+    by one, in an order that reads the file in runs (:mod:`skae._engine._chunks`).
     """
     if sparse.issparse(A):
         return SparseRows(A)
@@ -599,7 +599,7 @@ def _holds_model_state(value, depth=0):
 
 def make_net(module, criterion, criterion_params, penalties, optimizer, optimizer_params,
              **settings):
-    """An initialised :class:`~skae._net.AutoencoderNet` training ``module``."""
+    """An initialised :class:`~skae._engine._net.AutoencoderNet` training ``module``."""
     net = AutoencoderNet(
         module=module,
         criterion=criterion,

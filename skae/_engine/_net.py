@@ -27,8 +27,8 @@ from skorch.utils import TeeGenerator
 from ._captured import CapturedTrainStep, capture_unsupported_reason, precision_settings
 from ._feedback import EpochTable
 from ._runtime import watch_interrupts
-from .exceptions import TrainingDivergedError
-from .nn import AutoencoderOutput
+from ..exceptions import TrainingDivergedError
+from ..nn import AutoencoderOutput
 
 
 class RowSubset:
@@ -62,7 +62,7 @@ class GatheredBatches:
         """The rows of one pass, as an index tensor (None: all rows, in order)."""
         rows, first = self.subset.rows, self.subset.tensors[0]
         if hasattr(first, "row_order"):
-            # Rows in a memory-mapped file (skae._chunks) are cheap to read
+            # Rows in a memory-mapped file (skae._engine._chunks) are cheap to read
             # only in runs: they give their own order.
             return first.row_order(rows, shuffle=self.shuffle)
         if not self.shuffle:
@@ -194,7 +194,7 @@ class AutoencoderNet(NeuralNet):
         Fraction of the training rows held out (at random) to compute
         ``valid_loss`` each epoch.
     precision : {"float32", "tf32", "bfloat16"}, default="float32"
-        Arithmetic of training steps on CUDA (see :mod:`skae._captured`).
+        Arithmetic of training steps on CUDA (see :mod:`skae._engine._captured`).
 
     Notes
     -----
@@ -202,7 +202,7 @@ class AutoencoderNet(NeuralNet):
     ``graph_capturable``, a capturable optimizer and no callback acting on
     single batches, each epoch's training steps
     are replays of a captured CUDA graph
-    (:class:`~skae._captured.CapturedTrainStep`); otherwise every step runs
+    (:class:`~skae._engine._captured.CapturedTrainStep`); otherwise every step runs
     eagerly.
     """
 
@@ -271,7 +271,7 @@ class AutoencoderNet(NeuralNet):
         try:
             with watch_interrupts() as interrupts, self._precision():
                 try:
-                    self.fit_loop(X, y, _routing_method="partial_fit", **fit_params)
+                    self.fit_loop(X, y, **fit_params)
                 except KeyboardInterrupt:
                     if interrupts["fired"]:
                         raise

@@ -4,8 +4,8 @@ A ``numpy.memmap`` (or ``np.load(..., mmap_mode="r")``) larger than memory
 is read through the page cache: a row that is not cached costs a disk read,
 so a batch gathered from a full random permutation of the rows costs one
 read per row, and an epoch as many reads as there are rows.
-:class:`MappedRows` serves such an array to the batching in :mod:`skae._net`
-the way :class:`~skae._rows.SparseRows` serves a sparse matrix, and says in
+:class:`MappedRows` serves such an array to the batching in :mod:`skae._engine._net`
+the way :class:`~skae._engine._rows.SparseRows` serves a sparse matrix, and says in
 which order its rows are cheap to read (:func:`windowed_permutation`): the
 rows are cut into chunks of consecutive rows (about ``CHUNK_BYTES`` each),
 the chunks are visited in random order, and the rows of each window of

@@ -1,0 +1,23 @@
+"""The contract a family of skae estimators is written on.
+
+A family is an estimator class, a subclass of :class:`BaseAutoencoder` (or of
+:class:`TorchEstimatorMixin` for a model that is not an autoencoder), with
+two methods:
+
+``training_spec(X, y=None, *, fitted_module=None, streaming=False)``
+    returns a :class:`TrainingSpec`: the module to train, its loss, its
+    callbacks, its epoch budget;
+``fitted_attributes(net, X, spec)``
+    returns the fitted attributes the trained net stands for.
+
+The engine does the rest: the skorch net, seeds, devices, batching, failure
+safety, Ctrl-C, divergence, inference chunk by chunk in the input's dtype.
+Every skae family is written on this contract. Read more in the
+:ref:`User Guide <new_family>`.
+"""
+
+from ._base import BaseAutoencoder
+from ._engine._spec import TrainingSpec
+from ._engine._training import TorchEstimatorMixin, restore_on_failure
+
+__all__ = ["BaseAutoencoder", "TorchEstimatorMixin", "TrainingSpec", "restore_on_failure"]
