@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions, _fit_context
 from ._dense import Autoencoder
-from .engine._training import draw_seed, restore_on_failure
+from ._engine._training import draw_seed, restore_on_failure
 
 # contamination="auto": a training row is an outlier when its score lies more
 # than this many robust standard deviations (1.4826 median absolute
