@@ -23,6 +23,12 @@ import torch
 from skorch.callbacks import PrintLog
 from skorch.hf import AccelerateMixin
 
+from .._compat import (
+    drop_accelerate_flags,
+    forget_prepared,
+    skip_accelerate_device_check,
+    unset_accelerate_wrapping,
+)
 from ._net import AutoencoderNet, GatheredBatches, RowSubset
 from ._runtime import resolve_device
 
@@ -216,8 +222,7 @@ class DataParallelNetMixin(AccelerateMixin):
 
     def start_data_parallel(self, accelerator):
         self.accelerator = accelerator
-        self.unwrap_after_train = False
-        self._wrapped_with_accelerator = False
+        unset_accelerate_wrapping(self)
         # Kept in a holder: skorch registers a module set as an attribute of
         # the net as one of its own, which the wrapper is not.
         self.data_parallel_ = _ParallelState(accelerator.prepare_model(self.module_))
@@ -243,14 +248,13 @@ class DataParallelNetMixin(AccelerateMixin):
             prepared.append(optimizer)
             self.optimizer_ = optimizer.optimizer
         if accelerator is not None:
-            _forget(accelerator, prepared)
-        for name in ("unwrap_after_train", "_wrapped_with_accelerator"):
-            vars(self).pop(name, None)
+            forget_prepared(accelerator, prepared)
+        drop_accelerate_flags(self)
 
     def _validate_params(self):
         # The mixin's check asks for device=None; this net keeps its device,
         # the one the accelerator chose for this process.
-        super(AccelerateMixin, self)._validate_params()
+        skip_accelerate_device_check(AccelerateMixin, self)
 
     def _captured_step(self, iterator):
         # A captured CUDA graph would replay the step without the wrapper's
@@ -315,18 +319,6 @@ class DataParallelNetMixin(AccelerateMixin):
         )
         loss_sum, all_rows = self.accelerator.reduce(totals, reduction="sum").tolist()
         super()._record_epoch(prefix, loss_sum / all_rows, n_batches, int(all_rows))
-
-
-def _forget(accelerator, prepared):
-    """Drop the accelerator's references to what one fit prepared.
-
-    The accelerator lists every model and optimizer it prepares, and would
-    keep each fit's alive for as long as it lives itself.
-    """
-    for name in ("_models", "_optimizers"):
-        kept = getattr(accelerator, name, None)
-        if isinstance(kept, list):
-            kept[:] = [obj for obj in kept if not any(obj is p for p in prepared)]
 
 
 class _ParallelState:

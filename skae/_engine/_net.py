@@ -24,6 +24,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, LRScheduler, PassthroughScoring
 from skorch.utils import TeeGenerator
 
+from .._compat import is_best_score, map_to_cpu_on_load, set_training_mode
 from ._captured import CapturedTrainStep, capture_unsupported_reason, precision_settings
 from ._feedback import EpochTable
 from ._runtime import watch_interrupts
@@ -150,7 +151,7 @@ class EpochLossScoring(PassthroughScoring):
         if self.name not in row:
             return
         loss = row[self.name]
-        is_best = self._is_best_score(loss)
+        is_best = is_best_score(self, loss)
         if is_best:
             self.best_score_ = loss
         net.history.record(self.name + "_best", bool(is_best))
@@ -230,8 +231,7 @@ class AutoencoderNet(NeuralNet):
         # ``module_`` to the CPU when a pickle is loaded without CUDA, and
         # pickles it apart from the rest: the prefix sends both through that
         # path, as one object.
-        if "module" not in self.cuda_dependent_attributes_:
-            self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, "module"]
+        map_to_cpu_on_load(self, "module")
         return self
 
     @property
@@ -421,7 +421,7 @@ class AutoencoderNet(NeuralNet):
             loss = float(captured.run_epoch(iterator.row_order()))
             self._record_epoch(prefix, loss, len(iterator), len(iterator.subset))
             return
-        self._set_training(training)
+        set_training_mode(self, training)
         # The size-weighted sum of batch losses stays on the device and is
         # read once per epoch. Summed in place rather than kept batch by
         # batch: each kept scalar pins a block of the CPU heap between the
