@@ -10,14 +10,27 @@ two methods:
 ``fitted_attributes(net, X, spec)``
     returns the fitted attributes the trained net stands for.
 
-The engine does the rest: the skorch net, seeds, devices, batching, failure
+:func:`apply_module` runs a module over rows as the estimators' inference
+does. The engine does the rest: the skorch net, seeds, devices, batching, failure
 safety, Ctrl-C, divergence, inference chunk by chunk in the input's dtype.
 Every skae family is written on this contract. Read more in the
 :ref:`User Guide <new_family>`.
 """
 
 from ._base import BaseAutoencoder
+from ._compat import Interval, StrOptions
 from ._engine._spec import TrainingSpec
-from ._engine._training import TorchEstimatorMixin, restore_on_failure
+from ._engine._training import TorchEstimatorMixin, apply_module, restore_on_failure
 
-__all__ = ["BaseAutoencoder", "TorchEstimatorMixin", "TrainingSpec", "restore_on_failure"]
+# Interval and StrOptions are scikit-learn's parameter constraints, which a
+# family's _parameter_constraints extend; re-exported so that no family
+# imports them from a private module of scikit-learn.
+__all__ = [
+    "BaseAutoencoder",
+    "Interval",
+    "StrOptions",
+    "TorchEstimatorMixin",
+    "TrainingSpec",
+    "apply_module",
+    "restore_on_failure",
+]

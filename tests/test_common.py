@@ -3,37 +3,22 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import (
-    Autoencoder,
-    AutoencoderClassifier,
-    AutoencoderOutlierDetector,
-    ConvolutionalAutoencoder,
-    DenoisingAutoencoder,
-    LinearAutoencoder,
-    ParametricTSNE,
-    RecurrentAutoencoder,
-    SparseAutoencoder,
-    VariationalAutoencoder,
-)
+from skae import Autoencoder, AutoencoderClassifier, DenoisingAutoencoder, LinearAutoencoder
+from skae.extend import BaseAutoencoder
 
-# Small, short-trained instances: the checks test the contract, not the fit.
+from conftest import ESTIMATOR_CLASSES as ALL_ESTIMATOR_CLASSES, quick
+
+# Small, short-trained instances of every exported estimator, derived from
+# the package: the checks test the contract, not the fit. Per-class
+# settings only where the quick defaults do not suffice, as scikit-learn's
+# PER_ESTIMATOR_CHECK_PARAMS; plus the layer-wise pretraining path.
+PER_ESTIMATOR_CHECK_PARAMS = {
+    # The classifier must learn the checks' toy problems from its head.
+    AutoencoderClassifier: {"max_epochs": 60},
+}
 CHECKED_ESTIMATORS = [
-    LinearAutoencoder(max_epochs=5, device="cpu"),
-    Autoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
-    Autoencoder(hidden_layer_sizes=(8, 4), pretrain="layerwise", max_epochs=3, device="cpu"),
-    DenoisingAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
-    SparseAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
-    VariationalAutoencoder(hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
-    ConvolutionalAutoencoder(channels=(4, 8), max_epochs=5, device="cpu"),
-    RecurrentAutoencoder(hidden_size=8, max_epochs=5, device="cpu"),
-    AutoencoderClassifier(
-        Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=5, device="cpu"),
-        max_epochs=60,
-        device="cpu",
-    ),
-    AutoencoderOutlierDetector(Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=5, device="cpu")),
-    ParametricTSNE(hidden_layer_sizes=(8,), perplexity=5, max_epochs=5, device="cpu"),
-]
+    quick(cls, **PER_ESTIMATOR_CHECK_PARAMS.get(cls, {})) for cls in ALL_ESTIMATOR_CLASSES
+] + [Autoencoder(hidden_layer_sizes=(8, 4), pretrain="layerwise", max_epochs=3, device="cpu")]
 
 
 def expected_failed_checks(estimator):
@@ -73,25 +58,11 @@ from scipy import sparse
 
 def small(estimator_class, **params):
     """A quickly trained instance: the tests below check the contract."""
-    defaults = {"n_components": 3, "max_epochs": 5, "random_state": 0, "device": "cpu"}
-    family_settings = {
-        LinearAutoencoder: {},
-        ConvolutionalAutoencoder: {"channels": (4, 8)},
-        RecurrentAutoencoder: {"hidden_size": 8},
-    }
-    defaults.update(family_settings.get(estimator_class, {"hidden_layer_sizes": (8,)}))
-    return estimator_class(**{**defaults, **params})
+    return quick(estimator_class, **{"n_components": 3, **params})
 
 
-ESTIMATOR_CLASSES = [
-    LinearAutoencoder,
-    Autoencoder,
-    DenoisingAutoencoder,
-    SparseAutoencoder,
-    VariationalAutoencoder,
-    ConvolutionalAutoencoder,
-    RecurrentAutoencoder,
-]
+# Every exported autoencoder family.
+ESTIMATOR_CLASSES = [cls for cls in ALL_ESTIMATOR_CLASSES if issubclass(cls, BaseAutoencoder)]
 each_estimator = pytest.mark.parametrize("estimator_class", ESTIMATOR_CLASSES)
 
 

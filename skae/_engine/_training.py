@@ -105,7 +105,17 @@ def restore_on_failure(fit_method):
     (``partial_fit``, ``warm_start``) leaves the previous model, weights,
     optimizer state and attributes. The one exception is a Ctrl-C after a
     completed epoch (:class:`TrainingInterrupted`), which keeps that
-    epoch's model.
+    epoch's model. Every skae ``fit`` and ``partial_fit`` is decorated with it.
+
+    Parameters
+    ----------
+    fit_method : callable
+        A method ``fit(self, X, ...)`` that changes the estimator.
+
+    Returns
+    -------
+    fit : callable
+        The method, restoring the estimator's state when it raises.
     """
 
     @functools.wraps(fit_method)
@@ -507,10 +517,38 @@ class TorchEstimatorMixin:
         rounding: float32 matrix products blocked differently for different
         batch sizes may differ in the last bits, float64 ones by ~1e-16.
         """
-        dtype = np.dtype(A.dtype)
-        with _inference_module(self.module_ if module is None else module,
-                               _TORCH_DTYPES[dtype]) as module:
-            return _apply_in(fn, A, module, dtype)
+        return apply_module(fn, A, self.module_ if module is None else module)
+
+
+def apply_module(fn, X, module):
+    """``fn(module, rows)`` over the rows of X, chunk by chunk, in X's float dtype.
+
+    How every skae estimator runs inference, for a family's
+    ``fitted_attributes`` too: X (a float32 or float64 ndarray, scipy sparse
+    matrix or memmap) is converted a chunk at a time and never copied whole;
+    float64 rows compute with a float64 twin of the module holding its
+    current weights; the module runs in eval mode under
+    ``torch.inference_mode``, on its own device. ``fn`` returns a tensor
+    with one row per input row.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(module, rows) -> torch.Tensor``, such as
+        ``lambda module, rows: module.encode(rows)``.
+    X : ndarray, sparse matrix or memmap of shape (n_samples, n_features)
+        Validated float rows.
+    module : torch.nn.Module
+        The module, typically ``net.module_``.
+
+    Returns
+    -------
+    result : ndarray of shape (n_samples, ...)
+        ``fn``'s rows, in X's dtype.
+    """
+    dtype = np.dtype(X.dtype)
+    with _inference_module(module, _TORCH_DTYPES[dtype]) as in_dtype:
+        return _apply_in(fn, X, in_dtype, dtype)
 
 
 def _inference_module(module, dtype):
