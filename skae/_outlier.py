@@ -25,12 +25,12 @@ _MAD_TO_STD = 1.4826
 # multiple of sqrt(n_features). Varied widths make the score depend less on
 # any one width being right for the data (the "RandNet" observation: single
 # autoencoders' scores vary much from fit to fit, their average far less).
-_CODE_WIDTH_FACTORS = (0.75, 1.0, 1.5)
+_CODE_WIDTH_FACTORS = (1.0, 1.5, 2.0)
 # Small tables get at least this many optimiser steps, large ones at most
 # this many, so a member's fit stays near a second on one CPU thread
 # whatever the number of rows.
 _MIN_STEPS, _MAX_STEPS = 200, 1500
-_LEARNING_RATE = 3e-3
+_LEARNING_RATE = 5e-3
 # Weight of the code's Mahalanobis distance beside the reconstruction error:
 # a row far out along the directions the network does reconstruct (a larger
 # copy of a normal row) has a small reconstruction error but unusual codes.
@@ -61,7 +61,7 @@ def default_autoencoders(X):
     code of about that factor times sqrt(n_features) units (at most half of
     n_features), one hidden layer of 2 * n_features units (16 to 256), a
     sigmoid output (the members see X min-max scaled on its training rows),
-    Adam at 3e-3 under a cosine schedule, and a budget of n_samples / 8
+    Adam at 5e-3 under a cosine schedule, and a budget of n_samples / 8
     optimiser steps clipped to [200, 1500], in batches of n_samples / 16
     clipped to [16, 256].
     """
