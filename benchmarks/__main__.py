@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datasets
-from . import anomaly, embeddings, families, inference, linear_vs_pca, memory, throughput
+from . import anomaly, anomaly_tabular, embeddings, families, inference, linear_vs_pca, memory, throughput
 from ._common import CHUNK_ROWS, WARM_UP_ROWS, log, machine_header, markdown_table
 
 
@@ -126,7 +126,8 @@ def anomaly_section(data, args):
         "Test images skae's detector finds most and least anomalous (first seed):",
         "",
         f"![anomalies]({figure.name})",
-    ]
+    ] + (["", "### Tabular anomaly suite", "", *anomaly_tabular.report(log=log)]
+         if args.anomaly_suite else [])
 
 
 def tsne_section(data, args):
@@ -214,6 +215,9 @@ def main(argv=None):
                         help="rows of the synthetic arrays of the inference and memory "
                              "sections (default 100000; inference 50000 with --quick), "
                              "e.g. 500000")
+    parser.add_argument("--anomaly-suite", action="store_true",
+                        help="add the tabular anomaly suite to section 7 "
+                             "(benchmarks/anomaly_tabular.py; about 10 minutes on 2 cores)")
     parser.add_argument("--scaling", action="store_true",
                         help="instead of the report, run the opt-in scaling study "
                              "(benchmarks/scaling.py: time and memory against rows, a 9 GB "

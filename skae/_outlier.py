@@ -119,8 +119,8 @@ class _MemberScore:
 class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     """Outlier detection by reconstruction error, in scikit-learn's outlier-detector API.
 
-    ``fit(X)`` trains ``autoencoder`` on X (mostly normal rows); rows the
-    autoencoder reconstructs badly are the outliers. As with
+    ``fit(X)`` trains autoencoders on X (mostly normal rows); rows they
+    reconstruct badly are the outliers. As with
     :class:`~sklearn.ensemble.IsolationForest`, ``score_samples`` is higher
     for normal rows, ``decision_function`` is ``score_samples - offset_``
     (negative for outliers) and ``predict`` returns +1 for inliers and -1
@@ -135,26 +135,27 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         An unfitted skae autoencoder; it is cloned, and when its
         ``random_state`` is None the clone's is drawn from this estimator's.
         Its ``score_samples`` (minus the reconstruction loss, or the ELBO of a
-        :class:`~skae.VariationalAutoencoder`) scores the rows. None uses
-        ``Autoencoder(n_components=32, hidden_layer_sizes=(256,), max_epochs=50,
-        learning_rate_schedule="cosine")``, with ``output_activation="sigmoid"``
-        when X lies in [0, 1] and "identity" otherwise.
-        Scale X first (e.g. ``MinMaxScaler`` in a Pipeline), as for the
-        autoencoder alone.
+        :class:`~skae.VariationalAutoencoder`) scores the rows; scale X first
+        (e.g. ``MinMaxScaler`` in a Pipeline), as for the autoencoder alone.
+        None fits a default ensemble sized from X (see Notes).
     contamination : "auto" or float, default="auto"
         Expected share of outliers in the training data; it sets ``offset_``. A
         float in (0, 0.5] puts the threshold at that percentile of the training
-        scores. "auto" uses Tukey's fence: rows scoring more than 1.5
-        interquartile ranges below the first quartile of the training scores
-        are outliers.
+        scores. "auto" flags the rows scoring more than three robust standard
+        deviations (1.4826 median absolute deviations) below the training
+        scores' median (see Notes for the share it flags on clean data).
     random_state : int, RandomState instance or None, default=None
-        Seeds the autoencoder when its own ``random_state`` is None; None draws
-        a fresh seed without touching numpy's global random state.
+        Seeds the autoencoders whose own ``random_state`` is None; None draws
+        fresh seeds without touching numpy's global random state.
 
     Attributes
     ----------
     autoencoder_ : skae autoencoder
-        The fitted autoencoder that scores the rows.
+        The fitted clone of ``autoencoder`` that scores the rows. Defined only
+        when ``autoencoder`` is given.
+    estimators_ : list of skae autoencoders
+        The fitted autoencoders: the default ensemble's members, or
+        ``[autoencoder_]``.
     offset_ : float
         Threshold on ``score_samples``:
         ``decision_function = score_samples - offset_``.
@@ -169,6 +170,43 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     sklearn.ensemble.IsolationForest : Outlier detection with random trees.
     sklearn.neighbors.LocalOutlierFactor : Outlier detection by local density.
 
+    Notes
+    -----
+    The default (``autoencoder=None``) is an ensemble of three
+    :class:`~skae.Autoencoder` members sized from X's shape, so that a narrow
+    table never gets a network that can learn the identity: codes of about
+    1, 1.5 and 2 times sqrt(n_features) units, at most half of n_features
+    (9 features: codes of 3, 4 and 4; 784: 28, 42 and 56), one hidden layer
+    of 2 * n_features units (16 to 256), and a training budget counted in
+    optimiser steps: n_samples / 8 steps clipped to [200, 1500], in batches
+    of n_samples / 16 clipped to [16, 256], Adam at 5e-3 under a cosine
+    schedule. The members see X min-max scaled on its training rows and
+    reconstruct it through a sigmoid, so no choice depends on whether X lies
+    exactly in [0, 1] (``MinMaxScaler``'s 1.0000000000000002 builds the same
+    network as 1.0). A member scores a row by its squared error per feature,
+    divided by that feature's mean training error, averaged, plus half the
+    squared Mahalanobis distance of its code from the training codes per code
+    unit (a row far out along the directions the network reconstructs has
+    unusual codes, not a large error); the detector's score is minus the
+    mean over the members of the log of that score over its median on the
+    training rows.
+
+    On a suite of 17 tabular tasks (real minority classes of scikit-learn's
+    datasets, planted local, global, dependency and clustered anomalies,
+    the MNIST subset's nines; ``python -m benchmarks.anomaly_tabular``, 3
+    seeds, one thread) the default's mean ROC AUC is 0.879, IsolationForest's
+    0.804, pyod's AutoEncoder's 0.801.
+
+    ``contamination="auto"`` flagged 0 to 2.5 % of the rows of anomaly-free
+    data (median 0.6 %; the normal rows of that suite's data sets and 1,000
+    standard normal rows, 3 seeds each;
+    ``python -m benchmarks.anomaly_tabular --auto-threshold``). With a given
+    ``autoencoder`` the same rule applies to its own scores, whose tail is
+    heavier: it flags more.
+
+    A fit that raises, a diverging or interrupted autoencoder included,
+    leaves the detector as it was: unfitted, or with its previous model.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -182,6 +220,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     (3,)
     >>> sorted(set(detector.predict(X / 16)))
     [np.int64(-1), np.int64(1)]
+    >>> default = AutoencoderOutlierDetector(random_state=0).fit(X[:300])
+    >>> [member.n_components for member in default.estimators_]
+    [8, 12, 16]
     """
 
     _parameter_constraints: dict = {
