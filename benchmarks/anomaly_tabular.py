@@ -321,7 +321,7 @@ def auto_threshold_shares(seeds=(0, 1, 2)):
 
     clean = {}
     for task in tasks(mnist=False):
-        base = task.name.split(",")[0]
+        base = task.name.rsplit(", ", 1)[0]
         if base not in clean:
             clean[base] = task.X[~task.is_anomaly]
     clean["standard normal, 1,000 x 9"] = np.random.RandomState(TASK_SEED).normal(size=(1000, 9))

@@ -198,7 +198,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
     0.804, pyod's AutoEncoder's 0.801.
 
     ``contamination="auto"`` flagged 0 to 2.5 % of the rows of anomaly-free
-    data (median 0.6 %; the normal rows of that suite's data sets and 1,000
+    data (median 0.5 %; the normal rows of that suite's data sets and 1,000
     standard normal rows, 3 seeds each;
     ``python -m benchmarks.anomaly_tabular --auto-threshold``). With a given
     ``autoencoder`` the same rule applies to its own scores, whose tail is
@@ -259,8 +259,9 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             The fitted detector.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        random_state = check_random_state(self.random_state) if self.random_state is not None \
-            else None
+        # One generator for every seed drawn, so that members get different ones.
+        random_state = (None if self.random_state is None
+                        else check_random_state(self.random_state))
         if self.autoencoder is not None:
             autoencoder = clone(self.autoencoder)
             if autoencoder.random_state is None:
