@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datasets
-from . import anomaly, anomaly_tabular, embeddings, families, inference, linear_vs_pca, memory, throughput
+from . import (anomaly, anomaly_tabular, embeddings, families, inference, linear_vs_pca, memory,
+               throughput)
 from ._common import CHUNK_ROWS, WARM_UP_ROWS, log, machine_header, markdown_table
 
 
