@@ -3,6 +3,7 @@
 from numbers import Real
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -10,7 +11,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions, _fit_context
 from ._dense import Autoencoder
-from ._engine._training import draw_seed, restore_on_failure
+from ._engine._training import draw_seed
+from .extend import apply_module, restore_on_failure
+from .nn import EnsembleScore
 
 # contamination="auto": a training row is an outlier when its score lies more
 # than this many robust standard deviations (1.4826 median absolute
@@ -54,6 +57,10 @@ def _member_architecture(n_samples, n_features, width_factor):
     return code, hidden, batch_size, epochs
 
 
+def _scores(module, rows):
+    return module(rows)
+
+
 def default_autoencoders(X):
     """The autoencoders of the default ensemble, unfitted, for training data X.
 
@@ -81,39 +88,46 @@ def default_autoencoders(X):
     return members
 
 
-class _MemberScore:
-    """How one fitted member scores rows: per-feature standardised error plus code distance."""
+def _ensemble_statistics(members, low, span, X):
+    """The statistics :class:`~skae.nn.EnsembleScore` scores with, from the training rows X.
 
-    def __init__(self, autoencoder, Z):
-        self.autoencoder = autoencoder
-        errors = self._squared_errors(Z)
-        scale = errors.mean(axis=0)
-        self.error_scale = np.maximum(scale, _ERROR_SCALE_FLOOR * scale.mean() + 1e-12)
-        codes = self._codes(Z)
-        self.code_mean = codes.mean(axis=0)
-        centred = codes - self.code_mean
+    Every quantity is computed by the score module's own methods, in float64,
+    so the score is defined once.
+    """
+    as_tensor = lambda values: torch.as_tensor(np.asarray(values), dtype=torch.float32)  # noqa: E731
+    X64 = np.asarray(X, dtype=np.float64)
+    scales, means, precisions = [], [], []
+    bare = EnsembleScore(members, as_tensor(low), as_tensor(span), [], [], [], None, 0.0)
+    for i, member in enumerate(members):
+        width = member.n_components
+        squared_errors = apply_module(
+            lambda module, x: module.parts(module.members[i], module.scaled(x))[0], X64, bare
+        )
+        codes = apply_module(
+            lambda module, x: module.parts(module.members[i], module.scaled(x))[1], X64, bare
+        )
+        scale = squared_errors.mean(axis=0)
+        scales.append(np.maximum(scale, _ERROR_SCALE_FLOOR * scale.mean() + 1e-12))
+        means.append(codes.mean(axis=0))
+        centred = codes - means[-1]
         covariance = centred.T @ centred / len(codes)
         # A small ridge keeps a code unit that barely varies from dividing by ~0.
-        ridge = 1e-6 * np.trace(covariance) / len(covariance) + 1e-12
-        self.code_precision = np.linalg.inv(covariance + ridge * np.eye(len(covariance)))
-        self.median = float(np.median(self.raw(Z)))
+        ridge = 1e-6 * np.trace(covariance) / width + 1e-12
+        precisions.append(np.linalg.inv(covariance + ridge * np.eye(width)))
+    unscaled = _score_module(members, (low, span, scales, means, precisions, None))
+    medians = np.median(apply_module(lambda module, x: module.raw(x), X64, unscaled), axis=0)
+    return low, span, scales, means, precisions, [float(m) for m in medians]
 
-    def _squared_errors(self, Z):
-        codes = self.autoencoder.transform(Z)
-        return (self.autoencoder.inverse_transform(codes).astype(np.float64) - Z) ** 2
 
-    def _codes(self, Z):
-        return self.autoencoder.transform(Z).astype(np.float64)
-
-    def raw(self, Z):
-        error = (self._squared_errors(Z) / self.error_scale).mean(axis=1)
-        centred = self._codes(Z) - self.code_mean
-        distance = np.einsum("ij,jk,ik->i", centred, self.code_precision, centred)
-        return error + _CODE_DISTANCE_WEIGHT * distance / len(self.code_mean)
-
-    def log_ratio(self, Z):
-        """log(raw / the training rows' median raw): 0 for a typical row, higher when anomalous."""
-        return np.log(self.raw(Z) / self.median + 1e-12)
+def _score_module(members, statistics):
+    """The score of the ensemble ``members`` with ``statistics``, as a torch module."""
+    low, span, scales, means, precisions, medians = statistics
+    as_tensor = lambda values: torch.as_tensor(np.asarray(values), dtype=torch.float32)  # noqa: E731
+    return EnsembleScore(
+        members, as_tensor(low), as_tensor(span), [as_tensor(v) for v in scales],
+        [as_tensor(v) for v in means], [as_tensor(v) for v in precisions], medians,
+        _CODE_DISTANCE_WEIGHT,
+    )
 
 
 class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
@@ -269,8 +283,7 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             fitted = autoencoder.fit(X)
             scores = fitted.score_samples(X).astype(np.float64)
             # Set together, once every fit has succeeded.
-            self._scaling = None
-            self._members = None
+            self._ensemble_statistics = None
             self.autoencoder_ = fitted
             self.estimators_ = [fitted]
         else:
@@ -279,19 +292,35 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             # A constant column maps to 0 rather than dividing by zero.
             span = np.where(span > 0, span, 1.0)
             Z = ((X - low) / span).astype(X.dtype)
-            members = []
+            fitted = []
             for autoencoder in default_autoencoders(X):
                 autoencoder.set_params(random_state=draw_seed(random_state))
-                members.append(_MemberScore(autoencoder.fit(Z), Z))
-            self._scaling = (low, span)
-            self._members = members
-            self.estimators_ = [member.autoencoder for member in members]
-            scores = self._ensemble_scores(Z)
+                fitted.append(autoencoder.fit(Z))
+            modules = [member.module_ for member in fitted]
+            statistics = _ensemble_statistics(modules, low, span, X)
+            self._ensemble_statistics = statistics
+            self.estimators_ = fitted
+            scores = apply_module(_scores, np.asarray(X, dtype=np.float64),
+                                  _score_module(modules, statistics))
         self.offset_ = self._threshold(scores)
         return self
 
-    def _ensemble_scores(self, Z):
-        return -np.mean([member.log_ratio(Z) for member in self._members], axis=0)
+    def score_module(self):
+        """The default ensemble's score as one torch module (None with a given autoencoder).
+
+        ``score_samples`` runs it, and the ONNX converter exports it: the
+        score has one definition. It shares the members' fitted modules.
+
+        Returns
+        -------
+        module : skae.nn.EnsembleScore or None
+            Rows in, normality scores out.
+        """
+        check_is_fitted(self)
+        if self._ensemble_statistics is None:
+            return None
+        return _score_module([member.module_ for member in self.estimators_],
+                             self._ensemble_statistics)
 
     def _threshold(self, scores):
         if self.contamination == "auto":
@@ -321,11 +350,10 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        if self._members is None:
+        module = self.score_module()
+        if module is None:
             return self.autoencoder_.score_samples(X)
-        low, span = self._scaling
-        Z = ((X - low) / span).astype(X.dtype)
-        return self._ensemble_scores(Z).astype(X.dtype)
+        return apply_module(_scores, X, module)
 
     def decision_function(self, X):
         """Shifted score: negative for outliers, non-negative for inliers.

@@ -309,7 +309,16 @@ def _convert_detector(scope, operator, container):
                        name=scope.get_unique_operator_name("skae_Reshape"))
 
 
+def _column_of_scores(module, x):
+    return module(x).reshape(-1, 1)
+
+
 def _detector_scores(scope, container, detector, input_name, output_name, dtype):
+    ensemble = detector.score_module()
+    if ensemble is not None:
+        _add_module(scope, container, ensemble, _column_of_scores, detector.n_features_in_,
+                    input_name, output_name, dtype)
+        return
     autoencoder = detector.autoencoder_
     _add_module(scope, container, autoencoder.module_, _SampleScores(autoencoder),
                 autoencoder.n_features_in_, input_name, output_name, dtype)

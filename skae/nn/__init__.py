@@ -48,6 +48,7 @@ from ._losses import (
     l1_activity,
     reconstruction_error,
 )
+from ._outlier import EnsembleScore
 from ._output import AutoencoderOutput
 from ._recurrent import CELLS, RecurrentAutoencoderModule
 from ._variational import VariationalAutoencoderModule
@@ -59,6 +60,7 @@ __all__ = [
     "ConvolutionalAutoencoderModule",
     "DenseAutoencoderModule",
     "EncoderClassifierModule",
+    "EnsembleScore",
     "GaussianNoise",
     "LinearAutoencoderModule",
     "ReconstructionLoss",
