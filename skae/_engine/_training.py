@@ -547,6 +547,12 @@ def apply_module(fn, X, module):
         ``fn``'s rows, in X's dtype.
     """
     dtype = np.dtype(X.dtype)
+    if dtype == np.float32:
+        # The fitted weights themselves: no context to enter on the path a
+        # one-row transform takes.
+        if module.training:
+            module.eval()
+        return _apply_in(fn, X, module, dtype)
     with _inference_module(module, _TORCH_DTYPES[dtype]) as in_dtype:
         return _apply_in(fn, X, in_dtype, dtype)
 
