@@ -8,6 +8,13 @@ import sys
 os.environ["MPLBACKEND"] = "agg"
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# The API page is written from the package's export lists, before Sphinx
+# (and autosummary) read the sources.
+import api_page  # noqa: E402
+
+api_page.write()
 
 project = "skae"
 author = "the skae developers"
