@@ -116,8 +116,10 @@ def warn_if_not_converged(estimator, net, epochs_run, budget):
 
 # Frames of this package and of scikit-learn (the fit decorators, fit_transform,
 # a Pipeline) are skipped: the warning points at the user's call.
-_SKIPPED_DIRS = tuple(
-    os.path.dirname(os.path.abspath(path)) + os.sep for path in (__file__, sklearn.__file__)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # skae/, above _engine/
+_SKIPPED_DIRS = (
+    os.path.join(_PACKAGE_DIR, ""),
+    os.path.join(os.path.dirname(os.path.abspath(sklearn.__file__)), ""),
 )
 
 
