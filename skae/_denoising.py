@@ -24,6 +24,18 @@ class DenoisingAutoencoder(Autoencoder):
     n_components : int, default=2
         Size of the coding layer: the number of columns :meth:`transform`
         returns.
+    encoder : torch.nn.Module, callable or None, default=None
+        Your own encoder network: a module, copied at every fit with its
+        layers' ``reset_parameters()`` re-run under ``random_state``, or a
+        callable ``encoder(n_features=..., n_components=...)`` returning
+        one. It maps (n_samples, n_features) float rows to
+        (n_samples, n_components) codes. None builds the dense encoder of ``hidden_layer_sizes`` and
+        ``activation``. A given network rules out ``tied_weights=True``
+        and ``pretrain``. Read more in :ref:`own_network`.
+    decoder : torch.nn.Module, callable or None, default=None
+        Your own decoder network, from codes back to (n_samples, n_features)
+        rows, given as ``encoder`` is; ``output_activation`` is applied to
+        its output. None builds the mirror of the dense encoder.
     hidden_layer_sizes : array-like of int, default=(100,)
         Sizes of the encoder's hidden layers, from the input to the coding
         layer; the decoder mirrors them. ``()`` gives a shallow autoencoder.
@@ -173,6 +185,8 @@ class DenoisingAutoencoder(Autoencoder):
         self,
         n_components=2,
         *,
+        encoder=None,
+        decoder=None,
         hidden_layer_sizes=(100,),
         activation="relu",
         output_activation="identity",
@@ -200,6 +214,8 @@ class DenoisingAutoencoder(Autoencoder):
     ):
         super().__init__(
             n_components,
+            encoder=encoder,
+            decoder=decoder,
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             output_activation=output_activation,

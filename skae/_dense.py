@@ -5,8 +5,15 @@ from numbers import Integral
 
 from ._base import BaseAutoencoder, check_reconstruction_settings
 from ._compat import Interval, StrOptions
+from ._network import (
+    NETWORK_CONSTRAINT,
+    build_network,
+    check_network_shapes,
+    given_networks,
+    refuse_with_networks,
+)
 from ._pretraining import pretrain_layerwise
-from .nn import ACTIVATIONS, DenseAutoencoderModule
+from .nn import ACTIVATIONS, ComposedAutoencoderModule, DenseAutoencoderModule, dense_stack
 
 
 class Autoencoder(BaseAutoencoder):
@@ -25,6 +32,18 @@ class Autoencoder(BaseAutoencoder):
     n_components : int, default=2
         Size of the coding layer: the number of columns :meth:`transform`
         returns.
+    encoder : torch.nn.Module, callable or None, default=None
+        Your own encoder network: a module, copied at every fit with its
+        layers' ``reset_parameters()`` re-run under ``random_state``, or a
+        callable ``encoder(n_features=..., n_components=...)`` returning
+        one. It maps (n_samples, n_features) float rows to
+        (n_samples, n_components) codes. None builds the dense encoder of ``hidden_layer_sizes`` and
+        ``activation``. A given network rules out ``tied_weights=True``
+        and ``pretrain``. Read more in :ref:`own_network`.
+    decoder : torch.nn.Module, callable or None, default=None
+        Your own decoder network, from codes back to (n_samples, n_features)
+        rows, given as ``encoder`` is; ``output_activation`` is applied to
+        its output. None builds the mirror of the dense encoder.
     hidden_layer_sizes : array-like of int, default=(100,)
         Sizes of the encoder's hidden layers, from the input to the coding
         layer; the decoder mirrors them. ``()`` gives a shallow autoencoder.
@@ -154,6 +173,8 @@ class Autoencoder(BaseAutoencoder):
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
+        "encoder": NETWORK_CONSTRAINT,
+        "decoder": NETWORK_CONSTRAINT,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "tied_weights": ["boolean"],
         "activation": [StrOptions(set(ACTIVATIONS))],
@@ -166,6 +187,8 @@ class Autoencoder(BaseAutoencoder):
         self,
         n_components=2,
         *,
+        encoder=None,
+        decoder=None,
         hidden_layer_sizes=(100,),
         activation="relu",
         output_activation="identity",
@@ -190,6 +213,8 @@ class Autoencoder(BaseAutoencoder):
         pretrain=None,
     ):
         self.n_components = n_components
+        self.encoder = encoder
+        self.decoder = decoder
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_activation = output_activation
@@ -229,6 +254,11 @@ class Autoencoder(BaseAutoencoder):
     def _check_params(self, X):
         self._hidden_sizes()
         check_reconstruction_settings(self, X)
+        refuse_with_networks(self, self._settings_needing_own_network())
+
+    def _settings_needing_own_network(self):
+        """Parameters whose current value only skae's dense stack can honour."""
+        return {"tied_weights": self.tied_weights, "pretrain": self.pretrain is not None}
 
     def _code_activation(self):
         """Activation of the coding layer; linear unless a family needs a range."""
@@ -263,13 +293,39 @@ class Autoencoder(BaseAutoencoder):
     fitted_attributes.__doc__ = BaseAutoencoder.fitted_attributes.__doc__
 
     def _build_module(self, n_features):
-        return DenseAutoencoderModule(
+        if not given_networks(self):
+            return DenseAutoencoderModule(
+                n_features,
+                self.n_components,
+                self._hidden_sizes(),
+                activation=self.activation,
+                code_activation=self._code_activation(),
+                output_activation=self.output_activation,
+                tied_weights=self.tied_weights,
+                corruption=self._corruption(),
+            )
+        encoder, decoder = self._networks(n_features)
+        return ComposedAutoencoderModule(
+            encoder,
+            decoder,
             n_features,
             self.n_components,
-            self._hidden_sizes(),
-            activation=self.activation,
             code_activation=self._code_activation(),
             output_activation=self.output_activation,
-            tied_weights=self.tied_weights,
             corruption=self._corruption(),
         )
+
+    def _networks(self, n_features):
+        """The user's encoder and decoder, or the dense half standing in for one not given."""
+        sizes = (n_features, *self._hidden_sizes(), self.n_components)
+        shapes = {"n_features": n_features, "n_components": self.n_components}
+        encoder = (
+            dense_stack(sizes, self.activation) if self.encoder is None
+            else build_network("encoder", self.encoder, **shapes)
+        )
+        decoder = (
+            dense_stack(sizes[::-1], self.activation) if self.decoder is None
+            else build_network("decoder", self.decoder, **shapes)
+        )
+        check_network_shapes(encoder, decoder, **shapes)
+        return encoder, decoder

@@ -16,7 +16,8 @@ from skorch.callbacks import Callback
 from ._compat import Interval, StrOptions, _fit_context, _joint_probabilities_nn
 from .extend import TorchEstimatorMixin, TrainingSpec, restore_on_failure
 from .nn import ACTIVATIONS
-from .nn._tsne import EmbeddingModule, NeighbourAffinities, TSNELoss
+from ._network import NETWORK_CONSTRAINT, build_network, check_network_shapes
+from .nn._tsne import EmbeddingModule, NetworkEmbeddingModule, NeighbourAffinities, TSNELoss
 
 # Share of max_epochs trained with early exaggeration: a quarter, as
 # scikit-learn's TSNE spends 250 of its default 1000 iterations.
@@ -129,6 +130,16 @@ class ParametricTSNE(
     ----------
     n_components : int, default=2
         Dimension of the map.
+    encoder : torch.nn.Module, callable or None, default=None
+        Your own encoder network: a module, copied at every fit with its
+        layers' ``reset_parameters()`` re-run under ``random_state``, or a
+        callable ``encoder(n_features=..., n_components=...)`` returning
+        one. It maps (n_samples, n_features) rows to
+        (n_samples, n_components) points of the map. It sees the rows centred and
+        divided by one scale, with the training noise of ``input_noise``;
+        ``pca_components``, ``n_landmarks``, ``hidden_layer_sizes`` and
+        ``activation``, which shape skae's own network, are then ignored.
+        None builds that network. Read more in :ref:`own_network`.
     perplexity : float, default=30.0
         The perplexity of t-SNE: the effective number of neighbours each point's
         affinities are calibrated to. It must be less than the number of
@@ -402,6 +413,7 @@ class ParametricTSNE(
     _parameter_constraints: dict = {
         **TorchEstimatorMixin._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
+        "encoder": NETWORK_CONSTRAINT,
         "perplexity": [Interval(Real, 0, None, closed="neither")],
         "early_exaggeration": [Interval(Real, 1, None, closed="left")],
         "dof": [Interval(Real, 0, None, closed="neither")],
@@ -419,6 +431,7 @@ class ParametricTSNE(
         self,
         n_components=2,
         *,
+        encoder=None,
         perplexity=30.0,
         early_exaggeration=4.0,
         dof=1.0,
@@ -447,6 +460,7 @@ class ParametricTSNE(
         n_jobs=None,
     ):
         self.n_components = n_components
+        self.encoder = encoder
         self.perplexity = perplexity
         self.early_exaggeration = early_exaggeration
         self.dof = dof
@@ -482,21 +496,7 @@ class ParametricTSNE(
                 f"perplexity must be less than n_samples; got perplexity={self.perplexity} "
                 f"for {n_samples} samples."
             )
-        hidden_sizes = _hidden_sizes(self.hidden_layer_sizes)
-        n_inputs = self.pca_components
-        if n_inputs is not None and n_inputs >= min(n_features, n_samples):
-            # As many directions as the data have: a projection changes nothing.
-            n_inputs = None
-        n_landmarks = None if self.n_landmarks is None else min(self.n_landmarks, n_samples)
-        module = EmbeddingModule(
-            n_features,
-            self.n_components,
-            hidden_sizes,
-            activation=self.activation,
-            n_inputs=n_inputs,
-            n_landmarks=n_landmarks,
-            input_noise=float(self.input_noise),
-        )
+        module = self._build_module(n_features, n_samples)
         self._set_input_statistics(module, X)
         affinities = neighbour_affinities(
             X,
@@ -529,6 +529,28 @@ class ParametricTSNE(
         }
 
     fitted_attributes.__doc__ = TorchEstimatorMixin.fitted_attributes.__doc__
+
+    def _build_module(self, n_features, n_samples):
+        if self.encoder is not None:
+            network = build_network("encoder", self.encoder, n_features=n_features,
+                                    n_components=self.n_components)
+            check_network_shapes(network, n_features=n_features, n_components=self.n_components)
+            return NetworkEmbeddingModule(
+                network, n_features, self.n_components, input_noise=float(self.input_noise)
+            )
+        n_inputs = self.pca_components
+        if n_inputs is not None and n_inputs >= min(n_features, n_samples):
+            # As many directions as the data have: a projection changes nothing.
+            n_inputs = None
+        return EmbeddingModule(
+            n_features,
+            self.n_components,
+            _hidden_sizes(self.hidden_layer_sizes),
+            activation=self.activation,
+            n_inputs=n_inputs,
+            n_landmarks=None if self.n_landmarks is None else min(self.n_landmarks, n_samples),
+            input_noise=float(self.input_noise),
+        )
 
     def _set_input_statistics(self, module, X):
         """The input's shift, projection and scale, the noise's size and the landmarks."""

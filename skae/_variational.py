@@ -8,7 +8,13 @@ from sklearn.utils.validation import check_is_fitted
 from ._compat import Interval
 from ._base import BaseAutoencoder
 from ._dense import Autoencoder
-from .nn import VariationalAutoencoderModule, gaussian_kl, reconstruction_error
+from ._network import given_networks
+from .nn import (
+    ComposedVariationalAutoencoderModule,
+    VariationalAutoencoderModule,
+    gaussian_kl,
+    reconstruction_error,
+)
 
 
 def kl_per_feature(output):
@@ -41,6 +47,19 @@ class VariationalAutoencoder(Autoencoder):
         Size of the coding layer: the number of columns :meth:`transform`
         returns. The codings are Gaussian; :meth:`transform` returns their
         means.
+    encoder : torch.nn.Module, callable or None, default=None
+        Your own encoder network: a module, copied at every fit with its
+        layers' ``reset_parameters()`` re-run under ``random_state``, or a
+        callable ``encoder(n_features=..., n_components=...)`` returning
+        one. It maps (n_samples, n_features) float rows to
+        (n_samples, n_components) codes. Two linear heads on its output give the codings' mean and
+        log-variance. None builds the dense encoder of ``hidden_layer_sizes``
+        and ``activation``. A given network rules out ``tied_weights=True``.
+        Read more in :ref:`own_network`.
+    decoder : torch.nn.Module, callable or None, default=None
+        Your own decoder network, from codes back to (n_samples, n_features)
+        rows, given as ``encoder`` is; ``output_activation`` is applied to
+        its output. None builds the mirror of the dense encoder.
     hidden_layer_sizes : array-like of int, default=(100,)
         Sizes of the encoder's hidden layers, from the input to the coding
         layer; the decoder mirrors them. ``()`` gives a shallow autoencoder.
@@ -178,6 +197,8 @@ class VariationalAutoencoder(Autoencoder):
         self,
         n_components=2,
         *,
+        encoder=None,
+        decoder=None,
         hidden_layer_sizes=(100,),
         activation="relu",
         output_activation="identity",
@@ -202,6 +223,8 @@ class VariationalAutoencoder(Autoencoder):
         beta=1.0,
     ):
         self.n_components = n_components
+        self.encoder = encoder
+        self.decoder = decoder
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_activation = output_activation
@@ -226,14 +249,23 @@ class VariationalAutoencoder(Autoencoder):
         self.beta = beta
 
     def _build_module(self, n_features):
-        return VariationalAutoencoderModule(
-            n_features,
-            self.n_components,
-            self._hidden_sizes(),
-            activation=self.activation,
+        if not given_networks(self):
+            return VariationalAutoencoderModule(
+                n_features,
+                self.n_components,
+                self._hidden_sizes(),
+                activation=self.activation,
+                output_activation=self.output_activation,
+                tied_weights=self.tied_weights,
+            )
+        encoder, decoder = self._networks(n_features)
+        return ComposedVariationalAutoencoderModule(
+            encoder, decoder, n_features, self.n_components,
             output_activation=self.output_activation,
-            tied_weights=self.tied_weights,
         )
+
+    def _settings_needing_own_network(self):
+        return {"tied_weights": self.tied_weights}
 
     # No layer-wise pretraining: the heads of a VAE are trained jointly.
     training_spec = BaseAutoencoder.training_spec

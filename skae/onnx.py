@@ -125,7 +125,13 @@ def _torch_graph(module, fn, width, dtype, opset):
                 dynamic_axes={"X": {0: "n_samples"}, "Y": {0: "n_samples"}},
                 opset_version=opset, dynamo=False,
             )
-    return onnx.load_model_from_string(buffer.getvalue()).graph
+    graph = onnx.load_model_from_string(buffer.getvalue()).graph
+    if not graph.input:
+        # The trace saw no tensor operation reach the output from X: the
+        # forward pass left torch (through numpy, say), and the graph would
+        # return one constant for every row.
+        raise ValueError("its output does not depend on the input in the traced graph")
+    return graph
 
 
 def _embed(scope, container, graph, input_name, output_name):
@@ -204,7 +210,7 @@ def _add_module(scope, container, module, fn, width, input_name, output_name, dt
         graph = _torch_graph(module, fn, width, torch_dtype, opset)
     except Exception as error:
         raise NotImplementedError(
-            f"torch.onnx could not export {type(module).__name__}: {error}"
+            f"torch.onnx could not export {_module_name(module)}: {error}"
         ) from error
     if dtype != np.float64 or not _FLOAT32_ONLY_OPERATORS & {n.op_type for n in graph.node}:
         _embed(scope, container, graph, input_name, output_name)
@@ -217,6 +223,16 @@ def _add_module(scope, container, module, fn, width, input_name, output_name, dt
     _embed(scope, container, graph, cast_in, cast_out)
     container.add_node("Cast", [cast_out], [output_name], to=onnx.TensorProto.DOUBLE,
                        name=scope.get_unique_operator_name("skae_Cast"))
+
+
+def _module_name(module):
+    """The module's class, and the classes of the user's networks it holds."""
+    networks = [
+        f"{name}={type(part).__name__}"
+        for name in ("encoder", "decoder", "network")
+        if isinstance(part := getattr(module, name, None), nn.Module)
+    ]
+    return type(module).__name__ + (f" (holding {', '.join(networks)})" if networks else "")
 
 
 def _input_dtype(operator):

@@ -5,12 +5,15 @@ import torch
 
 from skae import nn as skae_nn
 from skae.nn import (
+    ComposedAutoencoderModule,
+    ComposedVariationalAutoencoderModule,
     ConvolutionalAutoencoderModule,
     DenseAutoencoderModule,
     EncoderClassifierModule,
     LinearAutoencoderModule,
     RecurrentAutoencoderModule,
     VariationalAutoencoderModule,
+    dense_stack,
 )
 
 N_FEATURES, N_COMPONENTS = 24, 3
@@ -24,6 +27,13 @@ MODULE_SETTINGS = {
     ConvolutionalAutoencoderModule: dict(image_shape=(2, 3, 4), channels=(4,)),
     RecurrentAutoencoderModule: dict(sequence_shape=(6, 4), hidden_size=5),
 }
+# A user's own networks, here two small dense stacks.
+for _composed in (ComposedAutoencoderModule, ComposedVariationalAutoencoderModule):
+    MODULE_SETTINGS[_composed] = dict(
+        encoder=dense_stack((N_FEATURES, 8, N_COMPONENTS), "tanh"),
+        decoder=dense_stack((N_COMPONENTS, 8, N_FEATURES), "tanh"),
+        n_features=N_FEATURES,
+    )
 
 MODULES = [
     getattr(skae_nn, name) for name in skae_nn.__all__ if name.endswith("AutoencoderModule")

@@ -5,7 +5,8 @@ Nothing here imports scikit-learn or skorch.
 **The autoencoder module contract.** Every autoencoder module
 (:class:`DenseAutoencoderModule`, :class:`LinearAutoencoderModule`,
 :class:`VariationalAutoencoderModule`, :class:`ConvolutionalAutoencoderModule`,
-:class:`RecurrentAutoencoderModule`) offers the surface below. Code that takes
+:class:`RecurrentAutoencoderModule`, and :class:`ComposedAutoencoderModule`,
+which holds a user's own encoder and decoder) offers the surface below. Code that takes
 any autoencoder module (the estimators' shared inference, the net,
 :class:`EncoderClassifierModule`) reads nothing else; an estimator may also
 read the documented extras of the one module it builds.
@@ -38,6 +39,7 @@ fresh one-layer autoencoder standing for one layer of the stack) and
 """
 
 from ._classifier import EncoderClassifierModule
+from ._composed import ComposedAutoencoderModule, ComposedVariationalAutoencoderModule, dense_stack
 from ._convolutional import ConvolutionalAutoencoderModule
 from ._dense import DenseAutoencoderModule, LinearAutoencoderModule
 from ._layers import ACTIVATIONS, GaussianNoise, make_activation, make_corruption
@@ -57,6 +59,8 @@ __all__ = [
     "ACTIVATIONS",
     "AutoencoderOutput",
     "CELLS",
+    "ComposedAutoencoderModule",
+    "ComposedVariationalAutoencoderModule",
     "ConvolutionalAutoencoderModule",
     "DenseAutoencoderModule",
     "EncoderClassifierModule",
@@ -72,4 +76,5 @@ __all__ = [
     "make_activation",
     "make_corruption",
     "reconstruction_error",
+    "dense_stack",
 ]

@@ -81,7 +81,56 @@ class SoftLandmarks(nn.Module):
         return weights.mul_(self.gain)
 
 
-class EmbeddingModule(nn.Module):
+class StandardisedInputs(nn.Module):
+    """What every parametric t-SNE map does to its input rows before its network.
+
+    Rows are centred, optionally projected onto ``n_inputs`` directions,
+    and divided by one scale (set from the training data by the estimator),
+    so that a network's initial weights suit data of any magnitude; one
+    scale for all features keeps the geometry the affinities were computed
+    from. In training mode Gaussian noise of ``input_noise`` times that
+    scale is added.
+    """
+
+    def __init__(self, n_features, n_components, *, n_inputs=None, input_noise=0.0):
+        super().__init__()
+        self.n_features = n_features
+        self.n_components = n_components
+        self.register_buffer("shift", torch.zeros(n_features))
+        if n_inputs is not None:
+            self.register_buffer("projection", torch.eye(n_features, n_inputs))
+        else:
+            self.projection = None
+        self.register_buffer("scale", torch.ones(()))
+        self.noise = GaussianNoise(input_noise)
+        self.landmarks = None
+
+    @torch.no_grad()
+    def set_input_statistics(self, shift, scale, projection=None, input_noise=None):
+        """Set the shift (n_features,), the scale (a positive float), the projection and the noise.
+
+        ``input_noise``, if given, replaces the training-time noise's
+        standard deviation (in units of the scale).
+        """
+        self.shift.copy_(shift)
+        self.scale.fill_(scale)
+        if projection is not None:
+            self.projection.copy_(projection)
+        if input_noise is not None:
+            self.noise.std = float(input_noise)
+
+    def standardise(self, x):
+        """The rows as the network's first layer sees them (without the training noise)."""
+        if self.projection is None:
+            return (x - self.shift) / self.scale
+        # Shift and scale folded into the small projection matrix: one pass
+        # over the input instead of three.
+        projection = self.projection / self.scale
+        return torch.addmm(-(self.shift @ projection), x, projection)
+
+
+
+class EmbeddingModule(StandardisedInputs):
     """A dense net from input rows to points of a low-dimensional map.
 
     Inputs are first centred, optionally projected onto a few directions
@@ -133,16 +182,7 @@ class EmbeddingModule(nn.Module):
 
     def __init__(self, n_features, n_components, hidden_layer_sizes=(), *, activation="relu",
                  n_inputs=None, n_landmarks=None, input_noise=0.0):
-        super().__init__()
-        self.n_features = n_features
-        self.n_components = n_components
-        self.register_buffer("shift", torch.zeros(n_features))
-        if n_inputs is not None:
-            self.register_buffer("projection", torch.eye(n_features, n_inputs))
-        else:
-            self.projection = None
-        self.register_buffer("scale", torch.ones(()))
-        self.noise = GaussianNoise(input_noise)
+        super().__init__(n_features, n_components, n_inputs=n_inputs, input_noise=input_noise)
         width = n_features if n_inputs is None else n_inputs
         self.landmarks = None if n_landmarks is None else SoftLandmarks(width, n_landmarks)
         width = width if n_landmarks is None else n_landmarks
@@ -152,29 +192,6 @@ class EmbeddingModule(nn.Module):
         for n_in, n_out in zip(sizes[1:-1], sizes[2:]):
             later += [make_activation(activation), nn.Linear(n_in, n_out)]
         self.later = nn.Sequential(*later)
-
-    @torch.no_grad()
-    def set_input_statistics(self, shift, scale, projection=None, input_noise=None):
-        """Set the shift (n_features,), the scale (a positive float), the projection and the noise.
-
-        ``input_noise``, if given, replaces the training-time noise's
-        standard deviation (in units of the scale).
-        """
-        self.shift.copy_(shift)
-        self.scale.fill_(scale)
-        if projection is not None:
-            self.projection.copy_(projection)
-        if input_noise is not None:
-            self.noise.std = float(input_noise)
-
-    def standardise(self, x):
-        """The rows as the network's first layer sees them (without the training noise)."""
-        if self.projection is None:
-            return (x - self.shift) / self.scale
-        # Shift and scale folded into the small projection matrix: one pass
-        # over the input instead of three.
-        projection = self.projection / self.scale
-        return torch.addmm(-(self.shift @ projection), x, projection)
 
     def encode(self, x):
         """(n_samples, n_features) -> (n_samples, n_components): points on the map."""
@@ -190,6 +207,37 @@ class EmbeddingModule(nn.Module):
         if self.landmarks is not None:
             h = self.landmarks(h)
         return self.later(self.first(h))
+
+    def forward(self, x):
+        return self.encode(x)
+
+
+class NetworkEmbeddingModule(StandardisedInputs):
+    """A parametric t-SNE map through a user's own network.
+
+    The rows are centred and scaled as :class:`StandardisedInputs` does
+    (with no projection), then ``network`` maps them, (n_samples,
+    n_features), to points of the map, (n_samples, n_components).
+
+    Attributes
+    ----------
+    network : torch.nn.Module
+        The user's network.
+    graph_capturable : bool
+        Whether ``network`` declares ``graph_capturable = True``.
+    """
+
+    def __init__(self, network, n_features, n_components, *, input_noise=0.0):
+        super().__init__(n_features, n_components, input_noise=input_noise)
+        self.network = network
+
+    @property
+    def graph_capturable(self):
+        return bool(getattr(self.network, "graph_capturable", False))
+
+    def encode(self, x):
+        """(n_samples, n_features) -> (n_samples, n_components): points on the map."""
+        return self.network(self.noise(self.standardise(x)))
 
     def forward(self, x):
         return self.encode(x)

@@ -12,6 +12,11 @@ from ._output import AutoencoderOutput
 _LOG_VAR_RANGE = (-30.0, 20.0)
 
 
+def clamp_log_var(log_var):
+    """The log-variance head's output, kept where its exponential is finite."""
+    return log_var.clamp(*_LOG_VAR_RANGE)
+
+
 class VariationalAutoencoderModule(DenseAutoencoderModule):
     """Dense VAE: the encoder outputs the mean and log-variance of the codings.
 
@@ -30,7 +35,7 @@ class VariationalAutoencoderModule(DenseAutoencoderModule):
     def encode_distribution(self, x):
         hidden = self.encode_hidden(x)
         mean = self.encoder_layers[-1](hidden)
-        log_var = self.log_var_head(hidden).clamp(*_LOG_VAR_RANGE)
+        log_var = clamp_log_var(self.log_var_head(hidden))
         return mean, log_var
 
     def encode(self, x):
