@@ -60,6 +60,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 import copy
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -90,6 +91,9 @@ _INTEGER_INPUTS = {(cell, 4): onnx.TensorProto.INT32 for cell in ("RNN", "GRU", 
 _MODULE_OPSET = 18
 
 
+_TORCH_PACKAGE = Path(torch.__file__).resolve().parent
+
+
 class _Computation(nn.Module):
     """``fn(module, x)`` as a forward pass, for torch.onnx."""
 
@@ -111,13 +115,26 @@ def _decode(module, z):
 
 
 def _torch_graph(module, fn, width, dtype, opset):
-    """The ONNX graph of ``fn(module, x)`` on (n, width) rows of ``dtype``."""
+    """The ONNX graph of ``fn(module, x)`` on (n, width) rows of ``dtype``.
+
+    Raises NotImplementedError naming the module (and the user's networks
+    it holds) when torch.onnx cannot export it faithfully.
+    """
+    try:
+        return _traced_graph(module, fn, width, dtype, opset)
+    except Exception as error:
+        raise NotImplementedError(
+            f"torch.onnx could not export {_module_name(module)}: {error}"
+        ) from error
+
+
+def _traced_graph(module, fn, width, dtype, opset):
     module = copy.deepcopy(module).to(device="cpu", dtype=dtype).eval()
     example = torch.zeros((2, width), dtype=dtype)
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
         # torch.onnx's notes on its exporters are no news to the caller.
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("always")
         with torch.no_grad():
             torch.onnx.export(
                 _Computation(module, fn).eval(), (example,), buffer,
@@ -125,6 +142,21 @@ def _torch_graph(module, fn, width, dtype, opset):
                 dynamic_axes={"X": {0: "n_samples"}, "Y": {0: "n_samples"}},
                 opset_version=opset, dynamo=False,
             )
+    # The tracer warns where a value left torch or a tensor became a Python
+    # number: the graph may then compute something else than the module.
+    # torch's own layers warn of checks that are harmless (the recurrent
+    # layers' input checks); a warning from any other code is not.
+    untraceable = [
+        w for w in caught
+        if issubclass(w.category, torch.jit.TracerWarning)
+        and not Path(w.filename).resolve().is_relative_to(_TORCH_PACKAGE)
+    ]
+    if untraceable:
+        first = untraceable[0]
+        raise ValueError(
+            f"the trace may not compute what the module does ({first.filename}, line "
+            f"{first.lineno}: {str(first.message).split('.')[0]})"
+        )
     graph = onnx.load_model_from_string(buffer.getvalue()).graph
     if not graph.input:
         # The trace saw no tensor operation reach the output from X: the
@@ -206,12 +238,7 @@ def _add_module(scope, container, module, fn, width, input_name, output_name, dt
     """Add ``fn(module, x)`` for input ``input_name`` of numpy ``dtype`` to the graph."""
     opset = min(container.target_opset, _MODULE_OPSET)
     torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
-    try:
-        graph = _torch_graph(module, fn, width, torch_dtype, opset)
-    except Exception as error:
-        raise NotImplementedError(
-            f"torch.onnx could not export {_module_name(module)}: {error}"
-        ) from error
+    graph = _torch_graph(module, fn, width, torch_dtype, opset)
     if dtype != np.float64 or not _FLOAT32_ONLY_OPERATORS & {n.op_type for n in graph.node}:
         _embed(scope, container, graph, input_name, output_name)
         return

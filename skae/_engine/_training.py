@@ -12,6 +12,7 @@ import contextlib
 import copy
 import functools
 import inspect
+import itertools
 import threading
 import warnings
 import weakref
@@ -245,6 +246,20 @@ class TorchEstimatorMixin:
 
     def __sklearn_is_fitted__(self):
         return "net_" in vars(self)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # A module given as a parameter (a user's ``encoder=``) is pickled by
+        # torch's plain pickling, outside the net's device mapping: written
+        # from the CPU, it loads where there is no CUDA too.
+        for name in self._get_param_names():
+            value = state.get(name)
+            if isinstance(value, torch.nn.Module) and any(
+                tensor.device.type != "cpu"
+                for tensor in itertools.chain(value.parameters(), value.buffers())
+            ):
+                state[name] = copy.deepcopy(value).cpu()
+        return state
 
     # -------------------------------------------------------------- training
     def _train(self, X, y=None, *, resume, streaming):

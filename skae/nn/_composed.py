@@ -10,6 +10,12 @@ from ._output import AutoencoderOutput
 from ._variational import clamp_log_var
 
 
+class _DenseStack(nn.Sequential):
+    """Linear layers and activations: nothing a captured CUDA graph cannot replay."""
+
+    graph_capturable = True
+
+
 def dense_stack(sizes, activation, last_activation="identity"):
     """``Linear`` layers through ``sizes``, ``activation`` between them, ``last_activation`` last.
 
@@ -23,7 +29,7 @@ def dense_stack(sizes, activation, last_activation="identity"):
         name = last_activation if depth == last else activation
         if name != "identity":
             layers.append(make_activation(name))
-    return nn.Sequential(*layers)
+    return _DenseStack(*layers)
 
 
 def _declares_capturable(module):
