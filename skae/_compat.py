@@ -10,11 +10,22 @@ from sklearn.base import _fit_context
 from sklearn.manifold._t_sne import _joint_probabilities_nn
 from sklearn.utils._param_validation import Interval, StrOptions
 
+try:
+    # scikit-learn's array API helpers: get_namespace_and_device since 1.6,
+    # move_to since 1.8; before that, skae's array API support is off.
+    from sklearn.utils._array_api import _is_numpy_namespace, get_namespace_and_device
+    from sklearn.utils._array_api import move_to as _move_to
+except ImportError:  # pragma: no cover - scikit-learn < 1.8
+    _move_to = None
+
 __all__ = [
     "Interval",
     "StrOptions",
     "_fit_context",
     "_joint_probabilities_nn",
+    "array_namespace_and_device",
+    "is_numpy_namespace",
+    "move_to",
     "forget_prepared",
     "is_best_score",
     "map_to_cpu_on_load",
@@ -87,3 +98,36 @@ def forget_prepared(accelerator, prepared):
         kept = getattr(accelerator, name, None)
         if isinstance(kept, list):
             kept[:] = [obj for obj in kept if not any(obj is p for p in prepared)]
+
+
+def _require_array_api_helpers():
+    if _move_to is None:  # pragma: no cover - scikit-learn < 1.8
+        import sklearn
+
+        raise ImportError(
+            "skae's array API support needs scikit-learn 1.8 or newer; "
+            f"scikit-learn {sklearn.__version__} is installed."
+        )
+
+
+def array_namespace_and_device(*arrays):
+    """The array API namespace and device of ``arrays``, as scikit-learn sees them.
+
+    ``sklearn.utils._array_api.get_namespace_and_device`` (scikit-learn 1.8
+    to 1.9), without its compliance flag.
+    """
+    _require_array_api_helpers()
+    xp, _, device = get_namespace_and_device(*arrays)
+    return xp, device
+
+
+def is_numpy_namespace(xp):
+    """Whether ``xp`` is NumPy's namespace (``sklearn.utils._array_api._is_numpy_namespace``)."""
+    _require_array_api_helpers()
+    return _is_numpy_namespace(xp)
+
+
+def move_to(array, *, xp, device):
+    """``array`` in namespace ``xp`` on ``device`` (``sklearn.utils._array_api.move_to``)."""
+    _require_array_api_helpers()
+    return _move_to(array, xp=xp, device=device)

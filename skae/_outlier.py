@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._array_api import ArrayAPIMixin, fit_namespace, in_fit_namespace
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions, _fit_context
 from ._dense import Autoencoder
@@ -130,7 +131,7 @@ def _score_module(members, statistics):
     )
 
 
-class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
+class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
     """Outlier detection by reconstruction error, in scikit-learn's outlier-detector API.
 
     ``fit(X)`` trains autoencoders on X (mostly normal rows); rows they
@@ -302,7 +303,8 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
             self.estimators_ = fitted
             scores = apply_module(_scores, np.asarray(X, dtype=np.float64),
                                   _score_module(modules, statistics))
-        self.offset_ = self._threshold(scores)
+        # The fit's input namespace is recorded with the threshold, in one step.
+        vars(self).update(in_fit_namespace({"offset_": self._threshold(scores)}, fit_namespace()))
         return self
 
     def score_module(self):

@@ -25,6 +25,7 @@ from sklearn.utils import check_random_state
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
+from .._array_api import ArrayAPIMixin, fit_namespace, in_fit_namespace
 from .._compat import Interval, StrOptions
 from ._data_parallel import training_engine
 from ._chunks import MappedRows, is_memory_mapped
@@ -144,7 +145,7 @@ def restore_on_failure(fit_method):
     return fit
 
 
-class TorchEstimatorMixin:
+class TorchEstimatorMixin(ArrayAPIMixin):
     """Training and inference for estimators backed by one torch module.
 
     The estimator's parameters ``optimizer``, ``learning_rate``,
@@ -345,6 +346,8 @@ class TorchEstimatorMixin:
                 -row["valid_loss"] for row in net.history if "valid_loss" in row
             ]
         attributes.update(self.fitted_attributes(net, X, spec))
+        # Array attributes in the namespace and on the device of the fit's input.
+        attributes = in_fit_namespace(attributes, fit_namespace())
         # A new model owes nothing to the previous one: what that fit set
         # and this one does not goes.
         previous = set(vars(self).get("_fitted_names", ()))

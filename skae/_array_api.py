@@ -1,0 +1,194 @@
+"""Arrays of any array API library in and out, as scikit-learn's array API support defines.
+
+Under ``sklearn.config_context(array_api_dispatch=True)`` an estimator fitted
+on, say, torch tensors keeps its array attributes as torch tensors on their
+device and returns torch tensors from every method, as ``PCA`` does; an
+input of another namespace or device than the fit's raises. The estimators
+compute with torch, so rows of another library are viewed as NumPy rows at
+the method's boundary (without a copy where DLPack allows: torch CPU
+tensors) and the results are moved back into the input's namespace and
+device. Without dispatch nothing changes: inputs are converted by NumPy as
+before.
+"""
+
+import contextvars
+import functools
+from typing import NamedTuple
+
+import numpy as np
+from sklearn import get_config
+
+from ._compat import array_namespace_and_device, is_numpy_namespace, move_to
+
+__all__ = [
+    "ArrayAPIMixin",
+    "InputNamespace",
+    "check_same_namespace",
+    "fit_namespace",
+    "follows_input_namespace",
+    "in_fit_namespace",
+]
+
+
+class InputNamespace(NamedTuple):
+    """An input's array library (array API namespace) and device."""
+
+    xp: object
+    device: object
+
+    @property
+    def name(self):
+        return self.xp.__name__
+
+    def record(self):
+        """What a fitted estimator keeps of it: picklable, no module object."""
+        return (self.name, self.device)
+
+
+def _namespace_of(*arrays):
+    """The namespace of ``arrays`` when dispatch is on and they are not NumPy's; else None."""
+    if not get_config()["array_api_dispatch"]:
+        return None
+    xp, device = array_namespace_and_device(*arrays)
+    if is_numpy_namespace(xp):
+        return None
+    return InputNamespace(xp, device)
+
+
+def _to_numpy(value):
+    if value is None or isinstance(value, np.ndarray) or not hasattr(value, "shape"):
+        return value
+    if not get_config()["array_api_dispatch"]:
+        return value
+    xp, _ = array_namespace_and_device(value)
+    if is_numpy_namespace(xp):
+        return value
+    return move_to(value, xp=np, device="cpu")
+
+
+def _to_namespace(value, namespace):
+    if namespace is None:
+        return value
+    # Labels that are not numbers (strings, objects) stay NumPy's, as
+    # scikit-learn's classifiers keep them.
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        return move_to(value, xp=namespace.xp, device=namespace.device)
+    if isinstance(value, tuple):
+        return tuple(_to_namespace(part, namespace) for part in value)
+    return value
+
+
+# The namespace of the input of the fit in progress, for the engine that sets
+# the fitted state: each estimator's fit sets its own, so the inner
+# autoencoder of a wrapper, which sees NumPy rows, records NumPy.
+_FIT_NAMESPACE = contextvars.ContextVar("skae_fit_namespace", default=None)
+
+
+def fit_namespace():
+    """The input namespace of the fit in progress (None: NumPy)."""
+    return _FIT_NAMESPACE.get()
+
+
+def in_fit_namespace(attributes, namespace):
+    """``attributes`` with their NumPy arrays moved to the fit's namespace, and its record.
+
+    Called where the fitted state is set, in the same step: the arrays a
+    NumPy fit exposes (``components_``, ``embedding_``...) are then in the
+    input's namespace and on its device.
+    """
+    # classes_ keeps NumPy's labels, as scikit-learn's estimators do: they may be strings.
+    moved = {name: value if name == "classes_" else _to_namespace(value, namespace)
+             for name, value in attributes.items()}
+    moved["_fit_namespace"] = None if namespace is None else namespace.record()
+    return moved
+
+
+def check_same_namespace(estimator, X, method):
+    """Raise as scikit-learn does when X's namespace or device is not the fit's."""
+    if not get_config()["array_api_dispatch"]:
+        return
+    fitted = getattr(estimator, "_fit_namespace", None)
+    xp, device = array_namespace_and_device(X)
+    current = None if is_numpy_namespace(xp) else (xp.__name__, device)
+    if current == fitted:
+        return
+    fitted_name = "numpy" if fitted is None else fitted[0]
+    current_name = "numpy" if current is None else current[0]
+    if fitted_name != current_name:
+        difference = (f"Array namespaces used during fit ({fitted_name}) and {method} "
+                      f"({current_name}) differ.")
+    else:
+        difference = f"Devices used during fit ({fitted[1]}) and {method} ({current[1]}) differ."
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace "
+        f"and the same device as those passed to fit(). {difference}"
+    )
+
+
+# The estimator whose decorated method is running in this context: its own
+# calls to its other methods (score to score_samples, fit_transform to fit)
+# pass NumPy rows already, and run as they are.
+_RUNNING = contextvars.ContextVar("skae_running_estimator", default=None)
+
+
+def follows_input_namespace(method):
+    """Decorate a public method taking X (and y): arrays in X's namespace in and out.
+
+    ``fit`` and ``partial_fit`` record X's namespace for the fitted state;
+    the other methods refuse an X of another namespace or device than the
+    fit's and return their arrays in X's namespace, on its device.
+    """
+    fits = method.__name__ in ("fit", "partial_fit", "fit_transform", "fit_predict")
+    returns_self = method.__name__ in ("fit", "partial_fit")
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        if not get_config()["array_api_dispatch"] or _RUNNING.get() is self:
+            return method(self, X, *args, **kwargs)
+        namespace = _namespace_of(X)
+        if not fits or (method.__name__ == "partial_fit" and "net_" in vars(self)):
+            check_same_namespace(self, X, method.__name__)
+        args = tuple(_to_numpy(arg) for arg in args)
+        kwargs = {name: _to_numpy(value) for name, value in kwargs.items()}
+        running = _RUNNING.set(self)
+        fitting = _FIT_NAMESPACE.set(namespace) if fits else None
+        try:
+            result = method(self, _to_numpy(X), *args, **kwargs)
+        finally:
+            if fitting is not None:
+                _FIT_NAMESPACE.reset(fitting)
+            _RUNNING.reset(running)
+        return result if returns_self else _to_namespace(result, namespace)
+
+    wrapper._follows_input_namespace = True
+    return wrapper
+
+
+# The methods that take rows: fits record their namespace, the others
+# answer in it.
+_ROW_METHODS = frozenset({
+    "fit", "partial_fit", "fit_transform", "fit_predict", "transform", "inverse_transform",
+    "score_samples", "score", "decision_function", "predict", "predict_proba",
+    "predict_log_proba",
+})
+
+
+class ArrayAPIMixin:
+    """Array API support for every method of an estimator that takes rows.
+
+    Each such method a class defines (its own or a subclass's: a family
+    written on :mod:`skae.extend` too) is wrapped by
+    :func:`follows_input_namespace` when the class is created.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in _ROW_METHODS & set(vars(cls)):
+            method = vars(cls)[name]
+            if callable(method) and not getattr(method, "_follows_input_namespace", False):
+                setattr(cls, name, follows_input_namespace(method))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags

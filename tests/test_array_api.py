@@ -1,0 +1,167 @@
+"""Array API support: torch tensors and array_api_strict arrays in, the same out."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
+from sklearn.utils.estimator_checks import (
+    check_array_api_input_and_values,
+    check_array_api_same_namespace,
+)
+
+from skae import (
+    Autoencoder,
+    AutoencoderClassifier,
+    AutoencoderOutlierDetector,
+    LinearAutoencoder,
+)
+
+from conftest import ESTIMATOR_CLASSES, quick
+
+def dispatch():
+    return config_context(array_api_dispatch=True)
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATOR_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_estimator_declares_array_api_support(estimator_class):
+    assert get_tags(quick(estimator_class)).array_api_support
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATOR_CLASSES, ids=lambda cls: cls.__name__)
+def test_torch_float64_rows_give_the_numpy_results(estimator_class):
+    # scikit-learn's check with values: attributes and every method's output
+    # match the NumPy fit's, in torch, on the input's device.
+    check_array_api_input_and_values(estimator_class.__name__, quick(estimator_class), "torch",
+                                     device_name="cpu", dtype_name="float64")
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATOR_CLASSES, ids=lambda cls: cls.__name__)
+def test_another_namespace_than_the_fits_is_refused(estimator_class):
+    pytest.importorskip("array_api_strict")
+    check_array_api_same_namespace(estimator_class.__name__, quick(estimator_class),
+                                   "array_api_strict")
+
+
+def test_a_scaler_linear_autoencoder_ridge_pipeline_runs_on_tensors(digits):
+    X, y = digits
+    Xt, yt = torch.asarray(X), torch.asarray(y, dtype=torch.float64)
+    pipeline = make_pipeline(StandardScaler(), LinearAutoencoder(8, random_state=0),
+                             Ridge(solver="svd"))
+    expected = clone(pipeline).fit(X, y).predict(X)
+    with dispatch():
+        pipeline.fit(Xt, yt)
+        predictions = pipeline.predict(Xt)
+        ae = pipeline[1]
+        assert isinstance(ae.transform(pipeline[0].transform(Xt)), torch.Tensor)
+    assert isinstance(predictions, torch.Tensor) and predictions.dtype == torch.float64
+    assert_allclose(predictions.numpy(), expected, atol=1e-8)
+    # The PCA attributes follow the input, as PCA's do.
+    for name in ("components_", "mean_", "explained_variance_", "explained_variance_ratio_",
+                 "singular_values_"):
+        assert isinstance(getattr(ae, name), torch.Tensor), name
+    with dispatch():
+        pca = PCA(8).fit(StandardScaler().fit_transform(Xt))
+    assert type(pca.components_) is type(ae.components_)
+
+
+def test_tensors_in_float32_stay_float32(digits):
+    Xt = torch.asarray(digits[0][:300], dtype=torch.float32)
+    with dispatch():
+        ae = Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=2, random_state=0).fit(Xt)
+        codes = ae.transform(Xt)
+        reconstructions = ae.inverse_transform(codes)
+        scores = ae.score_samples(Xt)
+        score = ae.score(Xt)
+    assert codes.dtype == reconstructions.dtype == scores.dtype == torch.float32
+    assert isinstance(score, float)
+
+
+def test_without_dispatch_behaviour_is_unchanged(digits):
+    X = digits[0][:300]
+    ae = Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    codes = ae.fit(torch.asarray(X)).transform(torch.asarray(X))
+    # NumPy converts the tensor, as before: NumPy out, no namespace recorded.
+    assert isinstance(codes, np.ndarray)
+    assert ae._fit_namespace is None
+    assert_allclose(codes, clone(ae).fit(X).transform(X), atol=1e-6)
+
+
+def test_a_fit_on_tensors_refuses_numpy_rows_under_dispatch(digits):
+    X = digits[0][:300]
+    ae = Autoencoder(4, hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    with dispatch():
+        ae.fit(torch.asarray(X))
+        with pytest.raises(ValueError, match=r"Autoencoder.transform\(\) must use the same"):
+            ae.transform(X)
+        with pytest.raises(ValueError, match=r"Autoencoder.partial_fit\(\) must use the same"):
+            ae.partial_fit(X)
+    # Without dispatch, NumPy rows are NumPy rows.
+    assert isinstance(ae.transform(X), np.ndarray)
+
+
+def test_wrappers_answer_in_the_inputs_namespace_their_inner_models_in_numpy(digits):
+    X, y = digits
+    Xt = torch.asarray(X[:300])
+    with dispatch():
+        detector = AutoencoderOutlierDetector(random_state=0).fit(Xt)
+        labels = detector.predict(Xt)
+        classifier = AutoencoderClassifier(quick(Autoencoder, n_components=4), max_epochs=3,
+                                           random_state=0).fit(Xt, torch.asarray(y[:300]))
+        predicted = classifier.predict(Xt)
+        accuracy = classifier.score(Xt, torch.asarray(y[:300]))
+    assert isinstance(labels, torch.Tensor) and isinstance(predicted, torch.Tensor)
+    assert isinstance(accuracy, float)
+    # The inner autoencoders were trained on NumPy rows: they hold no tensors of X.
+    assert all(member._fit_namespace is None for member in detector.estimators_)
+    assert classifier.autoencoder_._fit_namespace is None
+    # String labels stay NumPy's, as scikit-learn's classifiers keep them.
+    names = np.array(["even", "odd"])[y[:300] % 2]
+    with dispatch():
+        strings = clone(classifier).fit(Xt, names).predict(Xt)
+    assert isinstance(strings, np.ndarray) and strings.dtype.kind == "U"
+
+
+def test_a_family_written_on_the_extension_contract_gets_it_too(digits):
+    # Methods a subclass defines are wrapped when the class is created.
+    class Shouting(Autoencoder):
+        def transform(self, X):
+            return 2 * super().transform(X)
+
+    X = digits[0][:200]
+    est = Shouting(3, hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    with dispatch():
+        codes = est.fit(torch.asarray(X)).transform(torch.asarray(X))
+    assert isinstance(codes, torch.Tensor)
+    assert_allclose(codes.numpy(), est.transform(X), atol=1e-6)
+
+
+def test_a_fit_on_tensors_pickles(digits):
+    X = digits[0][:200]
+    with dispatch():
+        ae = LinearAutoencoder(3, random_state=0).fit(torch.asarray(X))
+    loaded = pickle.loads(pickle.dumps(ae))
+    with dispatch():
+        assert_allclose(loaded.transform(torch.asarray(X)).numpy(),
+                        ae.transform(torch.asarray(X)).numpy())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cuda_tensors_in_cuda_tensors_out(digits):
+    X, y = digits
+    Xt = torch.asarray(X, device="cuda")
+    with dispatch():
+        pipeline = make_pipeline(StandardScaler(), LinearAutoencoder(8, random_state=0),
+                                 Ridge(solver="svd")).fit(Xt, torch.asarray(y, dtype=torch.float64,
+                                                                device="cuda"))
+        predictions = pipeline.predict(Xt)
+    assert predictions.device.type == "cuda"
+    assert pipeline[1].components_.device.type == "cuda"
