@@ -37,7 +37,7 @@ def sections():
     functions = [obj.__name__ for obj in exported if inspect.isfunction(obj)]
     found = [
         ("Estimators", "skae", estimators, False),
-        ("Training on several processes", "skae", functions, True),
+        ("Functions", "skae", functions, True),
         # Without the scikit-learn constraints skae.extend re-exports.
         ("Writing a family", "skae.extend",
          [name for name in skae.extend.__all__

@@ -7,6 +7,7 @@ from ._dense import Autoencoder
 from ._denoising import DenoisingAutoencoder
 from ._linear import LinearAutoencoder
 from ._outlier import AutoencoderOutlierDetector
+from ._persistence import load, save
 from ._recurrent import RecurrentAutoencoder
 from ._sparse import SparseAutoencoder
 from ._tsne import ParametricTSNE
@@ -30,6 +31,8 @@ __all__ = [
     "SparseAutoencoder",
     "VariationalAutoencoder",
     "data_parallel",
+    "load",
+    "save",
     "DataScaleWarning",
     "TrainingDivergedError",
     "TrainingInterrupted",

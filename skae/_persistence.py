@@ -1,0 +1,796 @@
+"""A model file that loading cannot run code from: safetensors weights plus JSON.
+
+A file written by :func:`save` is a zip archive of two members:
+
+``metadata.json``
+    The format's name and version, the versions of the libraries that wrote
+    it, and the estimator as a tree of typed JSON nodes: plain values, lists,
+    tuples, dicts, sets, numpy scalars, dtypes, devices, class names, and
+    references to tensors by key.
+``tensors.safetensors``
+    Every tensor and numeric array of the tree (weights, buffers, optimizer
+    moments, fitted arrays), on the CPU, in safetensors.
+
+:func:`load` reads both, checks the version, the JSON's structure, every
+tensor's dtype and shape against its declaration and every class name
+against an allow-list before it builds anything; then it builds the
+estimator from its class and parameters, its torch modules from their
+attributes, and its skorch net as the engine does, and loads the net's
+optimizer state. Nothing is unpickled and no module is imported by name.
+"""
+
+import collections
+import importlib.metadata
+import inspect
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from skorch.history import History
+
+from ._engine._net import AutoencoderNet
+from ._engine._spec import TrainingSpec
+from ._engine._training import make_net
+
+__all__ = ["load", "save"]
+
+FORMAT_NAME = "skae"
+# Raised whenever a file written by this skae could not be read by an older
+# one; load refuses files of a higher number.
+FORMAT_VERSION = 1
+
+_METADATA = "metadata.json"
+_TENSORS = "tensors.safetensors"
+# A fixed timestamp, so that the same model always gives the same bytes.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+# The net's settings besides its module, criterion and optimizer: the ones
+# the engine passes to make_net, and the loss weight a continued fit keeps.
+_NET_SETTINGS = (
+    "lr", "batch_size", "max_epochs", "precision", "validation_fraction", "verbose",
+    "reconstruction_weight",
+)
+
+_PLAIN = (type(None), bool, int, float, str)
+
+
+# ------------------------------------------------------------------ allow-list
+def _public_classes(namespace, prefix, base):
+    return {
+        f"{prefix}.{name}": obj for name, obj in vars(namespace).items()
+        if isinstance(obj, type) and issubclass(obj, base) and not name.startswith("_")
+    }
+
+
+def _skae_estimators():
+    import skae
+
+    return _public_classes(skae, "skae", BaseEstimator)
+
+
+def _allowed():
+    """Every class a file may name without the caller trusting it, by name.
+
+    skae's estimators; every torch module defined in ``skae.nn`` (the
+    families' modules, built from skae's own code) and the affinity matrix a
+    t-SNE loss holds; the public layers and losses of ``torch.nn``; the
+    optimizers of ``torch.optim``. Their code ships with the installed
+    libraries: a file only chooses which of them to rebuild, with which data.
+    """
+    from . import nn as skae_nn
+    from .nn import _tsne
+
+    allowed = _skae_estimators()
+    for submodule in {inspect.getmodule(obj) for obj in vars(skae_nn).values()
+                      if isinstance(obj, type)} | {_tsne}:
+        for obj in vars(submodule).values():
+            if (isinstance(obj, type) and issubclass(obj, torch.nn.Module)
+                    and obj.__module__.startswith("skae.nn")):
+                allowed[f"skae.nn.{obj.__qualname__}"] = obj
+    allowed["skae.nn.NeighbourAffinities"] = _tsne.NeighbourAffinities
+    allowed.update(_public_classes(torch.nn, "torch.nn", torch.nn.Module))
+    allowed.update(_public_classes(torch.optim, "torch.optim", torch.optim.Optimizer))
+    return allowed
+
+
+def _qualified_name(obj):
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def _trusted_names(trusted):
+    names = {}
+    for obj in trusted:
+        if not (isinstance(obj, type) or inspect.isfunction(obj)):
+            raise TypeError(
+                "trusted takes the classes and functions themselves (such as "
+                f"trusted=[MyEncoder]), not their names; got {obj!r}."
+            )
+        names[_qualified_name(obj)] = obj
+    return names
+
+
+# ---------------------------------------------------------------------- saving
+def _refuse(value, where, reason=None):
+    hint = reason or (
+        "skae.save writes plain values, arrays, tensors, torch modules, skae "
+        "estimators and classes or functions defined at a module's top level"
+    )
+    raise TypeError(f"{where} holds {type(value).__name__} {value!r:.80}, which "
+                    f"skae.save cannot write: {hint}. Save the model with pickle or "
+                    "joblib instead, for files you trust.")
+
+
+class _Writer:
+    """Turns an object tree into JSON nodes and a dict of CPU tensors."""
+
+    def __init__(self):
+        self.tensors = {}
+        self.memo = {}  # id(obj) -> (node id, obj); obj kept alive while writing
+        self.names = {obj: name for name, obj in _allowed().items()}
+
+    def _remember(self, value):
+        node_id = len(self.memo)
+        self.memo[id(value)] = (node_id, value)
+        return node_id
+
+    def write(self, value, where):
+        if type(value) in _PLAIN:
+            return value
+        if id(value) in self.memo:
+            return {"__kind__": "ref", "id": self.memo[id(value)][0]}
+        if isinstance(value, torch.Tensor):
+            return self._tensor(value, where)
+        if isinstance(value, np.ndarray):
+            return self._array(value, where)
+        if isinstance(value, np.generic):
+            if value.dtype.kind not in "biuf":
+                _refuse(value, where)
+            return {"__kind__": "scalar", "dtype": value.dtype.str, "value": value.item()}
+        if isinstance(value, np.dtype):
+            if value.kind not in "biufUS":
+                _refuse(value, where)
+            return {"__kind__": "np_dtype", "str": value.str}
+        if isinstance(value, torch.dtype):
+            return {"__kind__": "torch_dtype", "name": str(value).removeprefix("torch.")}
+        if isinstance(value, torch.device):
+            return {"__kind__": "device", "name": str(value)}
+        if isinstance(value, type) or inspect.isfunction(value):
+            return {"__kind__": "type", "name": self._name(value, where)}
+        if isinstance(value, History):
+            return {"__kind__": "history", "rows": self.write(list(value), where)}
+        if type(value) is list:
+            return [self.write(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if type(value) is tuple:
+            return {"__kind__": "tuple",
+                    "items": [self.write(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        if type(value) in (dict, collections.OrderedDict):
+            return {
+                "__kind__": "dict",
+                "ordered": type(value) is collections.OrderedDict,
+                "items": [[self.write(k, f"{where} key"), self.write(v, f"{where}[{k!r}]")]
+                          for k, v in value.items()],
+            }
+        if type(value) in (set, frozenset):
+            items = sorted(value, key=repr)
+            return {"__kind__": "set", "frozen": type(value) is frozenset,
+                    "items": [self.write(v, f"{where} item") for v in items]}
+        if type(value) is np.random.RandomState:
+            return {"__kind__": "random_state",
+                    "state": self.write(value.get_state(legacy=False), where)}
+        if isinstance(value, NeuralNet):
+            return self._net(value, where)
+        if isinstance(value, BaseEstimator):
+            return self._estimator(value, where)
+        if isinstance(value, torch.nn.Module) or type(value) in self.names:
+            return self._object(value, where)
+        if isinstance(value, Callback) or (isinstance(value, type) and issubclass(value, Callback)):
+            _refuse(value, where, "a skorch callback is code; set callbacks=None before saving")
+        _refuse(value, where)
+
+    def _name(self, obj, where):
+        if obj in self.names:
+            return self.names[obj]
+        if "<" in obj.__qualname__:
+            _refuse(obj, where, "a lambda or a class or function defined inside a "
+                    "function cannot be found again by name")
+        return _qualified_name(obj)
+
+    def _store(self, tensor):
+        key = f"t{len(self.tensors)}"
+        # A copy on the CPU that shares memory with no other stored tensor,
+        # which safetensors requires.
+        self.tensors[key] = tensor.detach().to("cpu", copy=True).contiguous()
+        return key
+
+    def _tensor(self, tensor, where):
+        if tensor.layout != torch.strided or tensor.is_meta or tensor.is_complex():
+            _refuse(tensor, where, "only dense real tensors are written")
+        node_id = self._remember(tensor)
+        return {
+            "__kind__": "tensor", "id": node_id, "key": self._store(tensor),
+            "dtype": str(tensor.dtype).removeprefix("torch."), "shape": list(tensor.shape),
+            "parameter": isinstance(tensor, torch.nn.Parameter),
+            "requires_grad": bool(tensor.requires_grad),
+        }
+
+    def _array(self, array, where):
+        node_id = self._remember(array)
+        node = {"__kind__": "ndarray", "id": node_id, "dtype": array.dtype.str,
+                "shape": list(array.shape)}
+        if array.dtype.kind in "biuf":
+            native = array.astype(array.dtype.newbyteorder("="), copy=False)
+            node["key"] = self._store(torch.from_numpy(np.ascontiguousarray(native)))
+        elif array.dtype.kind in "USO":
+            items = array.ravel().tolist()
+            if not all(type(item) in _PLAIN for item in items):
+                _refuse(array, where, "an object array is written only when it holds "
+                        "plain values (strings, numbers)")
+            node["items"] = items
+        else:
+            _refuse(array, where)
+        return node
+
+    def _object(self, obj, where):
+        state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
+        if not isinstance(state, dict):
+            _refuse(obj, where, "its state is not a dict of attributes")
+        node_id = self._remember(obj)
+        return {"__kind__": "object", "id": node_id,
+                "class": self._name(type(obj), where),
+                "state": self.write(dict(state), f"{where}.{type(obj).__name__}")}
+
+    def _estimator(self, estimator, where):
+        node_id = self._remember(estimator)
+        params = estimator.get_params(deep=False)
+        state = {k: v for k, v in vars(estimator).items() if k not in params}
+        name = type(estimator).__name__
+        return {"__kind__": "estimator", "id": node_id,
+                "class": self._name(type(estimator), where),
+                "params": self.write(params, f"{where}{name}"),
+                "state": self.write(state, f"{where}{name}")}
+
+    def _net(self, net, where):
+        if type(net) is not AutoencoderNet:
+            _refuse(net, where, "only the skae engine's own net is written")
+        node_id = self._remember(net)
+        settings = vars(net)
+        where = f"{where}.net_"
+        return {
+            "__kind__": "net", "id": node_id,
+            "module": self.write(net.module_, f"{where}.module_"),
+            "criterion": self.write(net.criterion, f"{where}.criterion"),
+            "criterion_params": self.write(_prefixed(settings, "criterion__"), where),
+            "optimizer": self.write(net.optimizer, f"{where}.optimizer"),
+            "optimizer_params": self.write(_prefixed(settings, "optimizer__"), where),
+            "device": str(net.device),
+            "settings": self.write({name: settings[name] for name in _NET_SETTINGS}, where),
+            "optimizer_state": self.write(net.optimizer_.state_dict(), f"{where}.optimizer_"),
+            "history": self.write(net.history_, f"{where}.history_"),
+        }
+
+
+def _prefixed(settings, prefix):
+    return {k[len(prefix):]: v for k, v in settings.items() if k.startswith(prefix)}
+
+
+def _safetensors():
+    # An optional dependency: skae imports without it.
+    try:
+        import safetensors.torch
+    except ImportError as error:
+        raise ImportError(
+            "skae.save and skae.load need safetensors: pip install 'skae[safe]'."
+        ) from error
+    return safetensors.torch
+
+
+def _versions():
+    import skae
+
+    versions = {"skae": skae.__version__}
+    for package in ("torch", "scikit-learn", "skorch", "numpy", "safetensors"):
+        versions[package] = importlib.metadata.version(package)
+    return versions
+
+
+def save(estimator, file):
+    """Write a skae estimator to a file that :func:`load` reads without pickle.
+
+    The file is a zip archive holding ``metadata.json`` (the estimator's
+    class, parameters and fitted attributes as typed JSON, the format
+    version, and the versions of skae, torch, scikit-learn, skorch, numpy
+    and safetensors) and ``tensors.safetensors`` (every weight, buffer,
+    optimizer moment and numeric array, on the CPU). Fitted and unfitted
+    estimators are written, the classifier and outlier detector with their
+    autoencoders. The estimator is not changed. Read more in the
+    :ref:`User Guide <saving>`.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        An instance of one of skae's estimators (a subclass of one is written
+        too, and loads only when the caller trusts it).
+    file : str, os.PathLike or binary file object
+        Where to write. A path is written to a temporary file beside it,
+        then renamed, so that no half-written file is ever left there.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a skae estimator, or holds a value that the
+        format cannot carry: a skorch callback, a lambda or a function
+        defined inside another function, an arbitrary object. The message
+        names where it was found.
+
+    See Also
+    --------
+    load : Read the file back.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> import skae
+    >>> X = np.random.RandomState(0).normal(size=(50, 6))
+    >>> ae = skae.Autoencoder(n_components=2, hidden_layer_sizes=(4,),
+    ...                       max_epochs=2, device="cpu", random_state=0).fit(X)
+    >>> buffer = io.BytesIO()
+    >>> skae.save(ae, buffer)
+    >>> loaded = skae.load(io.BytesIO(buffer.getvalue()))
+    >>> bool(np.array_equal(loaded.transform(X), ae.transform(X)))
+    True
+    """
+    if not isinstance(estimator, tuple(_skae_estimators().values())):
+        raise TypeError(
+            "skae.save writes skae estimators (the classes of skae.__all__); got "
+            f"{type(estimator).__name__}. A Pipeline or a scikit-learn estimator is "
+            "saved by other means: see the User Guide page 'Saving and sharing models'."
+        )
+    safetensors_torch = _safetensors()
+    writer = _Writer()
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "versions": _versions(),
+        "estimator": writer.write(estimator, ""),
+    }
+    text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+    tensors = safetensors_torch.save(writer.tensors, metadata={"format": FORMAT_NAME})
+    if isinstance(file, (str, os.PathLike)):
+        _write_atomically(os.fspath(file), text, tensors)
+    else:
+        _write_archive(file, text, tensors)
+
+
+def _write_archive(file, text, tensors):
+    with zipfile.ZipFile(file, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(_METADATA, _ZIP_DATE), text.encode("utf-8"),
+                         compress_type=zipfile.ZIP_DEFLATED)
+        # Weights hardly compress; stored as they are, they read at disk speed.
+        archive.writestr(zipfile.ZipInfo(_TENSORS, _ZIP_DATE), tensors,
+                         compress_type=zipfile.ZIP_STORED)
+
+
+def _write_atomically(path, text, tensors):
+    directory = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            _write_archive(out, text, tensors)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+# --------------------------------------------------------------------- loading
+class _BadFile(ValueError):
+    """A file that is not a readable skae model file (raised as ValueError)."""
+
+
+_KINDS = {
+    "ref": ("id",), "tensor": ("id", "key", "dtype", "shape", "parameter", "requires_grad"),
+    "ndarray": ("id", "dtype", "shape"), "scalar": ("dtype", "value"),
+    "np_dtype": ("str",), "torch_dtype": ("name",), "device": ("name",), "type": ("name",),
+    "history": ("rows",), "tuple": ("items",), "dict": ("ordered", "items"),
+    "set": ("frozen", "items"), "random_state": ("state",),
+    "object": ("id", "class", "state"), "estimator": ("id", "class", "params", "state"),
+    "net": ("id", "module", "criterion", "criterion_params", "optimizer",
+            "optimizer_params", "device", "settings", "optimizer_state", "history"),
+}
+
+
+def _check_tree(root):
+    """Every node well formed; returns the class names and the declared tensors."""
+    names, tensors, ids = set(), {}, []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if type(node) in _PLAIN:
+            continue
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+            continue
+        if not isinstance(node, dict) or node.get("__kind__") not in _KINDS:
+            raise _BadFile(f"it holds a node of no known kind: {str(node):.80}")
+        kind = node["__kind__"]
+        missing = [k for k in _KINDS[kind] if k not in node]
+        if missing:
+            raise _BadFile(f"a {kind!r} node lacks {missing}")
+        if "id" in node:
+            if not isinstance(node["id"], int):
+                raise _BadFile("a node id is not an integer")
+            if kind != "ref":
+                ids.append(node["id"])
+        if kind in ("type", "object", "estimator"):
+            name = node["name" if kind == "type" else "class"]
+            if not isinstance(name, str):
+                raise _BadFile(f"a {kind!r} node names no class")
+            names.add(name)
+        if kind == "net":
+            for part in ("criterion", "optimizer"):
+                if not (isinstance(node[part], dict) and node[part].get("__kind__") == "type"):
+                    raise _BadFile(f"the net's {part} is not a class")
+        if kind == "tensor" or (kind == "ndarray" and "key" in node):
+            key, shape = node["key"], node["shape"]
+            if (not isinstance(key, str) or key in tensors or not isinstance(shape, list)
+                    or not all(isinstance(s, int) and s >= 0 for s in shape)):
+                raise _BadFile(f"tensor {key!r} is declared twice or with a bad shape")
+            tensors[key] = node
+        if kind == "ndarray" and "key" not in node:
+            if not isinstance(node.get("items"), list) or not isinstance(node["shape"], list):
+                raise _BadFile("an array node has neither tensor nor items")
+        # Children: every value that is a list or a node.
+        stack.extend(v for k, v in node.items() if isinstance(v, (list, dict)))
+    # Whether a reference points back to a node read before it is checked
+    # as it is read.
+    if len(set(ids)) != len(ids):
+        raise _BadFile("two nodes share an id")
+    return names, tensors
+
+
+def _check_tensors(declared, tensors):
+    if set(declared) != set(tensors):
+        extra, lacking = set(tensors) - set(declared), set(declared) - set(tensors)
+        raise _BadFile(
+            f"its tensors do not match its metadata (undeclared: {sorted(extra)[:5]}, "
+            f"missing: {sorted(lacking)[:5]})"
+        )
+    for key, node in declared.items():
+        tensor = tensors[key]
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        if node["__kind__"] == "ndarray":
+            expected = np.dtype(node["dtype"]).newbyteorder("=")
+            if tensor.numpy().dtype != expected or list(tensor.shape) != node["shape"]:
+                raise _BadFile(
+                    f"array {key!r} is {tensor.numpy().dtype} of shape {tuple(tensor.shape)}, "
+                    f"but the metadata declares {expected} of shape {tuple(node['shape'])}"
+                )
+        elif dtype != node["dtype"] or list(tensor.shape) != node["shape"]:
+            raise _BadFile(
+                f"tensor {key!r} is {dtype} of shape {tuple(tensor.shape)}, but the "
+                f"metadata declares {node['dtype']} of shape {tuple(node['shape'])}"
+            )
+
+
+class _Reader:
+    """Builds objects from checked JSON nodes and loaded tensors."""
+
+    def __init__(self, tensors, classes):
+        self.tensors = tensors
+        self.classes = classes
+        self.memo = {}
+        self.owners = []
+
+    def read(self, node):
+        if type(node) in _PLAIN:
+            return node
+        if isinstance(node, list):
+            return [self.read(item) for item in node]
+        kind = node["__kind__"]
+        return getattr(self, f"_read_{kind}")(node)
+
+    def _remember(self, node, value):
+        self.memo[node["id"]] = value
+        return value
+
+    def _read_ref(self, node):
+        if node["id"] not in self.memo:
+            raise _BadFile(f"a reference points to no earlier node ({node['id']})")
+        return self.memo[node["id"]]
+
+    def _read_tensor(self, node):
+        tensor = self.tensors[node["key"]]
+        if node["parameter"]:
+            tensor = torch.nn.Parameter(tensor, requires_grad=bool(node["requires_grad"]))
+        elif node["requires_grad"]:
+            tensor.requires_grad_(True)
+        return self._remember(node, tensor)
+
+    def _read_ndarray(self, node):
+        dtype = np.dtype(node["dtype"])
+        if "key" in node:
+            array = self.tensors[node["key"]].numpy().astype(dtype, copy=False)
+        else:
+            array = np.array(node["items"], dtype=dtype).reshape(node["shape"])
+        return self._remember(node, array)
+
+    def _read_scalar(self, node):
+        return np.dtype(node["dtype"]).type(node["value"])
+
+    def _read_np_dtype(self, node):
+        return np.dtype(node["str"])
+
+    def _read_torch_dtype(self, node):
+        dtype = getattr(torch, node["name"], None)
+        if not isinstance(dtype, torch.dtype):
+            raise _BadFile(f"{node['name']!r} is not a torch dtype")
+        return dtype
+
+    def _read_device(self, node):
+        return _device(node["name"])
+
+    def _read_type(self, node):
+        return self.classes[node["name"]]
+
+    def _read_history(self, node):
+        return History(self.read(node["rows"]))
+
+    def _read_tuple(self, node):
+        return tuple(self.read(node["items"]))
+
+    def _read_dict(self, node):
+        pairs = [(self.read(k), self.read(v)) for k, v in node["items"]]
+        return collections.OrderedDict(pairs) if node["ordered"] else dict(pairs)
+
+    def _read_set(self, node):
+        items = self.read(node["items"])
+        return frozenset(items) if node["frozen"] else set(items)
+
+    def _read_random_state(self, node):
+        random_state = np.random.RandomState()
+        random_state.set_state(self.read(node["state"]))
+        return random_state
+
+    def _read_object(self, node):
+        cls = self.classes[node["class"]]
+        if not isinstance(cls, type):
+            raise _BadFile(f"{node['class']} is not a class")
+        obj = self._remember(node, cls.__new__(cls))
+        state = self.read(node["state"])
+        if not isinstance(state, dict):
+            raise _BadFile(f"the state of a {node['class']} is not a dict")
+        # As pickle restores an object, from its attributes alone.
+        if hasattr(obj, "__setstate__"):
+            obj.__setstate__(state)
+        else:
+            vars(obj).update(state)
+        return obj
+
+    def _read_estimator(self, node):
+        cls = self.classes[node["class"]]
+        if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
+            raise _BadFile(f"{node['class']} is not an estimator")
+        params = self.read(node["params"])
+        if not isinstance(params, dict):
+            raise _BadFile(f"the parameters of {node['class']} are not a dict")
+        try:
+            estimator = cls(**params)
+        except TypeError as error:
+            raise _BadFile(f"its parameters are not those of {node['class']} ({error})") \
+                from error
+        if set(estimator.get_params(deep=False)) != set(params):
+            raise _BadFile(f"its parameters are not those of {node['class']}")
+        self._remember(node, estimator)
+        self.owners.append(estimator)
+        try:
+            vars(estimator).update(self.read(node["state"]))
+        finally:
+            self.owners.pop()
+        return estimator
+
+    def _read_net(self, node):
+        if not self.owners:
+            raise _BadFile("a net belongs to no estimator")
+        owner = self.owners[-1]
+        module = self.read(node["module"])
+        criterion, optimizer = self.read(node["criterion"]), self.read(node["optimizer"])
+        if not (isinstance(module, torch.nn.Module)
+                and isinstance(criterion, type) and issubclass(criterion, torch.nn.Module)
+                and isinstance(optimizer, type)
+                and issubclass(optimizer, torch.optim.Optimizer)):
+            raise _BadFile("its net has no module, criterion or optimizer")
+        device = _load_device(node["device"])
+        optimizer_params = self.read(node["optimizer_params"])
+        if device.type != "cuda":
+            # Capturable steps are for CUDA graphs; the engine asks for them there only.
+            optimizer_params.pop("capturable", None)
+        criterion_params = self.read(node["criterion_params"])
+        settings = self.read(node["settings"])
+        penalties = owner._penalties() if hasattr(owner, "_penalties") else ()
+        spec = TrainingSpec(module=module, epochs=settings["max_epochs"], criterion=criterion,
+                            criterion_params=criterion_params, penalties=penalties)
+        net = make_net(
+            module, criterion, criterion_params, penalties, optimizer, optimizer_params,
+            lr=settings["lr"], device=device, precision=settings["precision"],
+            batch_size=settings["batch_size"], max_epochs=settings["max_epochs"],
+            validation_fraction=settings["validation_fraction"], verbose=settings["verbose"],
+            # The engine's callbacks for a pass of partial_fit; every continued
+            # fit sets its own before it trains.
+            callbacks=owner._callbacks(spec, streaming=True),
+        )
+        net.reconstruction_weight = settings["reconstruction_weight"]
+        state = self.read(node["optimizer_state"])
+        _check_optimizer_state(net.optimizer_, state)
+        net.optimizer_.load_state_dict(state)
+        net.history_ = self.read(node["history"])
+        return self._remember(node, net)
+
+
+def _check_optimizer_state(optimizer, state):
+    """The moments must have their parameters' shapes, which torch does not check."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    groups = state.get("param_groups") if isinstance(state, dict) else None
+    if not isinstance(groups, list) or sum(len(g.get("params", ())) for g in groups) != len(params):
+        raise _BadFile("its optimizer state does not match the module's parameters")
+    for index, values in state.get("state", {}).items():
+        if not isinstance(index, int) or not 0 <= index < len(params):
+            raise _BadFile("its optimizer state names a parameter the module lacks")
+        for name, value in values.items():
+            if (isinstance(value, torch.Tensor) and value.dim() > 0
+                    and value.shape != params[index].shape):
+                raise _BadFile(
+                    f"optimizer state {name!r} of parameter {index} has shape "
+                    f"{tuple(value.shape)}, but the parameter has {tuple(params[index].shape)}"
+                )
+
+
+def _device(name):
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError) as error:
+        raise _BadFile(f"{name!r} is not a torch device") from error
+
+
+def _load_device(name):
+    """The saved device when this machine has it; otherwise the CPU."""
+    device = _device(name)
+    if (device.type == "cuda" and torch.cuda.is_available()
+            and (device.index or 0) < torch.cuda.device_count()):
+        return device
+    return torch.device("cpu")
+
+
+def _read_archive(file):
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = sorted(archive.namelist())
+            if names != sorted([_METADATA, _TENSORS]):
+                raise _BadFile(f"it holds {names}, not {_METADATA} and {_TENSORS}")
+            text = archive.read(_METADATA)
+            tensor_bytes = archive.read(_TENSORS)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise _BadFile(f"it is not a zip archive, or it is truncated or corrupt ({error})") \
+            from error
+    try:
+        metadata = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _BadFile(f"its {_METADATA} is not valid JSON ({error})") from error
+    return metadata, tensor_bytes
+
+
+def _check_version(metadata):
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise _BadFile("it was not written by skae.save")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise _BadFile(f"its format version {version!r} is not valid")
+    if version > FORMAT_VERSION:
+        writer = metadata.get("versions", {}).get("skae", "a newer skae")
+        raise _BadFile(
+            f"it has format version {version}, written by skae {writer}, and this skae "
+            f"reads format versions up to {FORMAT_VERSION}: upgrade skae to load it"
+        )
+    if "estimator" not in metadata:
+        raise _BadFile("it holds no estimator")
+
+
+def load(file, *, trusted=()):
+    """Read an estimator written by :func:`save`, running no code from the file.
+
+    Nothing is unpickled and no module is imported by a name from the file.
+    Before anything is built, the format version is checked, the JSON's
+    structure, every tensor's dtype and shape against the metadata, and
+    every class or function the file names against skae's allow-list (skae's
+    estimators and ``skae.nn`` modules, the public layers and losses of
+    ``torch.nn``, the optimizers of ``torch.optim``) and ``trusted``. A
+    model saved on CUDA goes back to its device when this machine has it,
+    and to the CPU otherwise. Read more in the :ref:`User Guide <saving>`.
+
+    Parameters
+    ----------
+    file : str, os.PathLike or binary file object
+        A file written by :func:`save`.
+    trusted : sequence of classes and functions, default=()
+        Your own code the file may name: the classes of your own torch
+        modules (``encoder=``, ``decoder=``), factory functions. A trusted
+        module is rebuilt as pickle would rebuild it, from its attributes
+        and tensors (``__setstate__`` if the class defines one), without
+        calling ``__init__``; a trusted estimator subclass is constructed
+        from its parameters.
+
+    Returns
+    -------
+    estimator : estimator instance
+        The estimator, fitted if it was saved fitted: the same ``transform``
+        output, and ``partial_fit`` or a warm start continues from the saved
+        weights and optimizer state.
+
+    Raises
+    ------
+    TypeError
+        If the file names a class or function that is neither allowed nor in
+        ``trusted``; the message lists them all.
+    ValueError
+        If the file is not a skae model file, is truncated or corrupt, has a
+        newer format version, or holds tensors whose dtype or shape differ
+        from the metadata's.
+
+    See Also
+    --------
+    save : Write the file.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> import skae
+    >>> X = np.random.RandomState(0).normal(size=(50, 6))
+    >>> ae = skae.LinearAutoencoder(n_components=2, max_epochs=2, device="cpu",
+    ...                             random_state=0).fit(X)
+    >>> buffer = io.BytesIO()
+    >>> skae.save(ae, buffer)
+    >>> loaded = skae.load(io.BytesIO(buffer.getvalue()))
+    >>> loaded.components_.shape
+    (2, 6)
+    """
+    safetensors_torch = _safetensors()
+    classes = {**_allowed(), **_trusted_names(trusted)}
+    try:
+        metadata, tensor_bytes = _read_archive(file)
+        _check_version(metadata)
+        names, declared = _check_tree(metadata["estimator"])
+        untrusted = sorted(names - set(classes))
+        if untrusted:
+            raise TypeError(
+                f"The file names {len(untrusted)} class(es) or function(s) that skae does "
+                f"not load unless you trust them: {', '.join(untrusted)}. If you trust "
+                "this file's author, pass them: skae.load(file, trusted=[...])."
+            )
+        try:
+            tensors = safetensors_torch.load(tensor_bytes)
+        except Exception as error:  # safetensors' own error type varies by version
+            raise _BadFile(f"its {_TENSORS} cannot be read ({error})") from error
+        _check_tensors(declared, tensors)
+        estimator = _Reader(tensors, classes).read(metadata["estimator"])
+    except _BadFile as error:
+        raise ValueError(f"{_describe(file)} cannot be loaded: {error}.") from None
+    except (KeyError, IndexError, AttributeError) as error:
+        raise ValueError(f"{_describe(file)} cannot be loaded: it is malformed ({error!r}).") \
+            from error
+    if not isinstance(estimator, BaseEstimator):
+        raise ValueError(f"{_describe(file)} cannot be loaded: it holds no estimator.")
+    return estimator
+
+
+def _describe(file):
+    if isinstance(file, (str, os.PathLike)):
+        return f"The file {os.fspath(file)!r}"
+    return "The file"
