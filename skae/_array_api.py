@@ -7,8 +7,11 @@ input of another namespace or device than the fit's raises. The estimators
 compute with torch, so rows of another library are viewed as NumPy rows at
 the method's boundary (without a copy where DLPack allows: torch CPU
 tensors) and the results are moved back into the input's namespace and
-device. Without dispatch nothing changes: inputs are converted by NumPy as
-before.
+device. Families that compute on torch rows themselves (the dense
+autoencoders and the linear one, which declare ``_computes_on_torch_rows``)
+take a torch tensor as it is instead: its rows never pass through NumPy, so
+a CUDA tensor trains and is transformed on the GPU with no copy to the host.
+Without dispatch nothing changes: inputs are converted by NumPy as before.
 """
 
 import contextvars
@@ -16,12 +19,18 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
+import torch
 from sklearn import get_config
+from sklearn.utils.validation import validate_data
 
 from ._compat import array_namespace_and_device, is_numpy_namespace, move_to
 
 __all__ = [
     "ArrayAPIMixin",
+    "dispatched_tensor",
+    "host_array",
+    "numpy_dtype",
+    "validate_tensor_rows",
     "InputNamespace",
     "check_same_namespace",
     "fit_namespace",
@@ -69,6 +78,10 @@ def _to_numpy(value):
 def _to_namespace(value, namespace):
     if namespace is None:
         return value
+    if isinstance(value, torch.Tensor):
+        # Computed on torch rows: already in the namespace, maybe on the
+        # model's device rather than the input's.
+        return value.to(namespace.device)
     # Labels that are not numbers (strings, objects) stay NumPy's, as
     # scikit-learn's classifiers keep them.
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
@@ -148,12 +161,13 @@ def follows_input_namespace(method):
         namespace = _namespace_of(X)
         if not fits or (method.__name__ == "partial_fit" and "net_" in vars(self)):
             check_same_namespace(self, X, method.__name__)
+        native = isinstance(X, torch.Tensor) and getattr(self, "_computes_on_torch_rows", False)
         args = tuple(_to_numpy(arg) for arg in args)
         kwargs = {name: _to_numpy(value) for name, value in kwargs.items()}
         running = _RUNNING.set(self)
         fitting = _FIT_NAMESPACE.set(namespace) if fits else None
         try:
-            result = method(self, _to_numpy(X), *args, **kwargs)
+            result = method(self, X if native else _to_numpy(X), *args, **kwargs)
         finally:
             if fitting is not None:
                 _FIT_NAMESPACE.reset(fitting)
@@ -192,3 +206,55 @@ class ArrayAPIMixin:
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         return tags
+
+
+# ------------------------------------------------------------ torch rows
+_FLOAT_TENSOR_DTYPES = (torch.float32, torch.float64)
+
+
+def dispatched_tensor(X):
+    """Whether X is a torch tensor that array API dispatch hands over as it is."""
+    return isinstance(X, torch.Tensor) and get_config()["array_api_dispatch"]
+
+
+def validate_tensor_rows(X, estimator=None, *, reset=False, ensure_all_finite=True):
+    """X, a torch tensor, checked as ``validate_data`` checks an array, on X's device.
+
+    Two dimensions, at least one row and one column, float32 or float64
+    (other dtypes become float64, as scikit-learn converts them), finite
+    unless told otherwise; ``estimator``'s ``n_features_in_`` is set or
+    checked as ``validate_data`` does. Nothing leaves X's device.
+    """
+    if X.layout != torch.strided:
+        raise TypeError(f"sparse torch tensors ({X.layout}) are not supported; give dense rows.")
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D array, got a {X.ndim}D tensor of shape "
+                         f"{tuple(X.shape)} instead.")
+    if X.is_complex():
+        raise ValueError("Complex data not supported.")
+    if X.dtype not in _FLOAT_TENSOR_DTYPES:
+        X = X.to(torch.float64)
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"Found array with shape {tuple(X.shape)}, while at least one sample "
+                         "and one feature are required.")
+    if ensure_all_finite and not bool(torch.isfinite(X).all()):
+        raise ValueError("Input X contains NaN or infinity.")
+    if estimator is not None:
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+    return X
+
+
+def numpy_dtype(X):
+    """X's dtype as NumPy's, for a NumPy array or a torch tensor."""
+    if isinstance(X, torch.Tensor):
+        return torch.empty((), dtype=X.dtype).numpy().dtype
+    return np.dtype(X.dtype)
+
+
+def host_array(value):
+    """A fitted array attribute as a NumPy array, wherever dispatch put it (a few numbers)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray) or not hasattr(value, "__dlpack__"):
+        return np.asarray(value)
+    return move_to(value, xp=np, device="cpu")

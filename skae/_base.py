@@ -4,10 +4,12 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+import torch
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._array_api import dispatched_tensor, validate_tensor_rows
 from ._engine._chunks import is_memory_mapped
 from ._compat import Interval, _fit_context
 from ._engine._rows import dense_block
@@ -84,8 +86,11 @@ def warn_if_badly_scaled(estimator, X):
     """Warn when X's typical feature standard deviation is tiny or huge."""
     # Wide rows are sampled fewer, so that the dense sample stays small.
     n_rows = max(2, min(_SPREAD_ROWS, _SPREAD_VALUES // X.shape[1]))
-    sample = dense_block(X[:: max(1, X.shape[0] // n_rows)][:n_rows]).astype(np.float64)
-    spread = float(np.sqrt(sample.var(axis=0).mean()))
+    rows = X[:: max(1, X.shape[0] // n_rows)][:n_rows]
+    if isinstance(rows, torch.Tensor):
+        spread = float(rows.to(torch.float64).var(dim=0, correction=0).mean().sqrt())
+    else:
+        spread = float(np.sqrt(dense_block(rows).astype(np.float64).var(axis=0).mean()))
     low, high = _WELL_SCALED_SPREAD
     if not np.isfinite(spread) or spread == 0 or low <= spread <= high:
         return
@@ -112,6 +117,11 @@ class BaseAutoencoder(
     :meth:`training_spec` itself, and derives its fitted attributes from
     the trained net in :meth:`fitted_attributes`.
     """
+
+    # Whether the family's own code takes torch rows as they are under array
+    # API dispatch (skae._array_api); a family that reads X with NumPy
+    # leaves it False and gets NumPy rows.
+    _computes_on_torch_rows = False
 
     _parameter_constraints: dict = {
         **TorchEstimatorMixin._parameter_constraints,
@@ -165,6 +175,8 @@ class BaseAutoencoder(
     _accepted_sparse_formats = ("csr", "csc")
 
     def _validate_X(self, X, *, reset, ensure_all_finite=True):
+        if dispatched_tensor(X):
+            return validate_tensor_rows(X, self, reset=reset, ensure_all_finite=ensure_all_finite)
         if not reset and _is_plain_float_matrix(self, X, ensure_all_finite):
             return X
         return validate_data(
@@ -275,9 +287,12 @@ class BaseAutoencoder(
             Reconstructions, in the codes' float dtype.
         """
         check_is_fitted(self)
-        Z = check_array(
-            X, dtype=[np.float64, np.float32], ensure_all_finite=self._scans_input_on_host()
-        )
+        if dispatched_tensor(X):
+            Z = validate_tensor_rows(X, ensure_all_finite=self._scans_input_on_host())
+        else:
+            Z = check_array(
+                X, dtype=[np.float64, np.float32], ensure_all_finite=self._scans_input_on_host()
+            )
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
@@ -329,4 +344,4 @@ class BaseAutoencoder(
             Minus the mean reconstruction loss (for a variational autoencoder,
             the mean ELBO per input feature).
         """
-        return float(np.mean(self.score_samples(X)))
+        return float(self.score_samples(X).mean())

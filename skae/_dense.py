@@ -171,6 +171,8 @@ class Autoencoder(BaseAutoencoder):
     (2, 64)
     """
 
+    _computes_on_torch_rows = True
+
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
         "encoder": NETWORK_CONSTRAINT,

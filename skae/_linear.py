@@ -5,6 +5,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
+from ._array_api import host_array, numpy_dtype
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions
 from ._engine._rows import dense_block
@@ -267,6 +268,8 @@ class LinearAutoencoder(BaseAutoencoder):
         "tied_weights": ["boolean"],
     }
 
+    _computes_on_torch_rows = True
+
     # Whitening rescales the codes after training and leaves the model as it
     # is, so a continued fit may switch it.
     _training_parameters = BaseAutoencoder._training_parameters | {"whiten"}
@@ -316,12 +319,17 @@ class LinearAutoencoder(BaseAutoencoder):
             # fitted components scaled by their singular values, and one row
             # for the shift of the mean. The k x k eigenproblem after
             # training projects them with this chunk on the new subspace.
-            shift = np.sqrt(n_seen * n_rows / total) * (self.mean_ - chunk_mean)
+            # The fitted arrays may be in the namespace of the first call's
+            # rows (array API dispatch): the running sums are NumPy's.
+            fitted_mean = host_array(self.mean_)
+            shift = np.sqrt(n_seen * n_rows / total) * (fitted_mean - chunk_mean)
             summary = np.vstack([
-                self.singular_values_.astype(np.float64)[:, None] * self.components_, shift,
+                host_array(self.singular_values_).astype(np.float64)[:, None]
+                * host_array(self.components_),
+                shift,
             ])
             squares = self._squared_deviation + chunk_squares + float(shift @ shift)
-            mean = (self.mean_ * n_seen + chunk_mean * n_rows) / total
+            mean = (fitted_mean * n_seen + chunk_mean * n_rows) / total
         else:
             summary = np.empty((0, X.shape[1]))
             squares = chunk_squares
@@ -366,8 +374,8 @@ class LinearAutoencoder(BaseAutoencoder):
         scores = statistics["summary"] @ basis
         gram = scores.T @ scores
         for block in _float64_blocks(X):
-            scores = (block - statistics["chunk_mean"]) @ basis
-            gram += scores.T @ scores
+            scores = (block - _like(statistics["chunk_mean"], block)) @ _like(basis, block)
+            gram += _on_host(scores.T @ scores)
         n_samples = statistics["n_samples_seen"]
         dof = max(n_samples - 1, 1)
         variances, rotation = np.linalg.eigh(gram / dof)
@@ -381,7 +389,7 @@ class LinearAutoencoder(BaseAutoencoder):
         squared_deviation = statistics["squared_deviation"]
         total_variance = squared_deviation / dof
         rank = min(n_samples, X.shape[1])
-        dtype = X.dtype
+        dtype = numpy_dtype(X)
         # Codes are the coordinates on the ordered components, divided by
         # their standard deviations when whitening (a direction without
         # variance keeps scale 1, so that no code is infinite).
@@ -411,16 +419,42 @@ def _mean_and_squared_deviation(X):
     """Per-feature mean of X and the sum of squared deviations from it, in float64."""
     mean = np.zeros(X.shape[1])
     for block in _float64_blocks(X):
-        mean += block.sum(axis=0)
+        mean += _on_host(block.sum(axis=0))
     mean /= X.shape[0]
     squares = 0.0
     for block in _float64_blocks(X):
-        deviation = block - mean
-        squares += float(np.einsum("ij,ij->", deviation, deviation))
+        deviation = block - _like(mean, block)
+        squares += _sum_of_squares(deviation)
     return mean, squares
 
 
 def _float64_blocks(X):
-    """X's rows, block by block, as dense float64 arrays (X may be sparse)."""
+    """X's rows, block by block, as dense float64 arrays (X may be sparse) or tensors.
+
+    A torch tensor (under array API dispatch) gives float64 tensors on its
+    own device: the statistics reduce there and only they reach the host.
+    """
     for start in range(0, X.shape[0], _STATISTICS_CHUNK):
-        yield dense_block(X[start : start + _STATISTICS_CHUNK]).astype(np.float64, copy=False)
+        block = X[start : start + _STATISTICS_CHUNK]
+        if isinstance(block, torch.Tensor):
+            yield block.to(torch.float64)
+        else:
+            yield dense_block(block).astype(np.float64, copy=False)
+
+
+def _sum_of_squares(deviation):
+    if isinstance(deviation, torch.Tensor):
+        return float((deviation * deviation).sum())
+    return float(np.einsum("ij,ij->", deviation, deviation))
+
+
+def _like(array, block):
+    """A small NumPy ``array`` (a mean, a basis) where ``block``'s rows are."""
+    if isinstance(block, torch.Tensor):
+        return torch.as_tensor(array, dtype=block.dtype, device=block.device)
+    return array
+
+
+def _on_host(value):
+    """A reduction (a column sum, a k x k product) as a NumPy array."""
+    return value.cpu().numpy() if isinstance(value, torch.Tensor) else value

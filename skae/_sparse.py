@@ -274,7 +274,7 @@ class SparseAutoencoder(Autoencoder):
 
     def fitted_attributes(self, net, X, spec):
         attributes = super().fitted_attributes(net, X, spec)
-        attributes["mean_activation_"] = np.mean(self._apply(_encode, X, net.module_), axis=0)
+        attributes["mean_activation_"] = self._apply(_encode, X, net.module_).mean(axis=0)
         return attributes
 
     fitted_attributes.__doc__ = Autoencoder.fitted_attributes.__doc__

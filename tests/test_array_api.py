@@ -22,7 +22,10 @@ from skae import (
     Autoencoder,
     AutoencoderClassifier,
     AutoencoderOutlierDetector,
+    DenoisingAutoencoder,
     LinearAutoencoder,
+    SparseAutoencoder,
+    VariationalAutoencoder,
 )
 
 from conftest import ESTIMATOR_CLASSES, quick
@@ -165,3 +168,45 @@ def test_cuda_tensors_in_cuda_tensors_out(digits):
         predictions = pipeline.predict(Xt)
     assert predictions.device.type == "cuda"
     assert pipeline[1].components_.device.type == "cuda"
+
+
+@pytest.mark.parametrize("estimator_class", [
+    Autoencoder, DenoisingAutoencoder, SparseAutoencoder, VariationalAutoencoder,
+    LinearAutoencoder,
+], ids=lambda cls: cls.__name__)
+def test_tensor_rows_never_pass_through_numpy(estimator_class, digits, monkeypatch):
+    # Where the rows are a CUDA tensor, any conversion to NumPy would be a
+    # copy to the host: record every conversion of a tensor with X's rows.
+    X = torch.asarray(digits[0][:400])
+    converted = []
+
+    def recording(original):
+        def convert(array, *args, **kwargs):
+            if isinstance(array, torch.Tensor):
+                converted.append(tuple(array.shape))
+            return original(array, *args, **kwargs)
+        return convert
+
+    monkeypatch.setattr(torch.Tensor, "numpy", recording(torch.Tensor.numpy))
+    monkeypatch.setattr(torch.Tensor, "__array__", recording(torch.Tensor.__array__))
+    monkeypatch.setattr(np, "from_dlpack", recording(np.from_dlpack))
+    est = quick(estimator_class, n_components=4, pretrain=None)
+    with dispatch():
+        est.fit(X)
+        codes = est.transform(X)
+        est.inverse_transform(codes)
+        est.score_samples(X)
+        est.score(X)
+        est.partial_fit(X[:100])
+    assert isinstance(codes, torch.Tensor)
+    assert not [shape for shape in converted if shape and shape[0] in (len(X), 100)], converted
+
+
+def test_layerwise_pretraining_trains_on_tensor_rows(digits):
+    X = torch.asarray(digits[0][:300])
+    est = Autoencoder(4, hidden_layer_sizes=(16, 8), pretrain="layerwise", max_epochs=2,
+                      random_state=0, device="cpu")
+    with dispatch():
+        codes = est.fit(X).transform(X)
+    assert_allclose(codes.numpy(), clone(est).fit(X.numpy()).transform(X.numpy()), atol=1e-6)
+    assert len(est.pretraining_loss_curves_) == 3

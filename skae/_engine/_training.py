@@ -564,6 +564,8 @@ def apply_module(fn, X, module):
     result : ndarray of shape (n_samples, ...)
         ``fn``'s rows, in X's dtype.
     """
+    if isinstance(X, torch.Tensor):
+        return _apply_to_tensor(fn, X, module)
     dtype = np.dtype(X.dtype)
     if dtype == np.float32:
         # The fitted weights themselves: no context to enter on the path a
@@ -609,20 +611,49 @@ def _apply_in(fn, A, module, dtype):
     return out
 
 
+def _apply_to_tensor(fn, X, module):
+    """``fn(module, rows)`` over a torch tensor's rows, returned on X's device in X's dtype.
+
+    Under scikit-learn's array API dispatch the rows of a tensor never pass
+    through NumPy: chunks go to the module's device (none move when both are
+    the same) and the results back to X's. The results are ordinary tensors
+    (``no_grad``, not ``inference_mode``), which a caller's own training may
+    use.
+    """
+    with _inference_module(module, X.dtype) as in_dtype:
+        device = next(in_dtype.parameters()).device
+        results = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], _INFERENCE_CHUNK):
+                chunk = X[start : start + _INFERENCE_CHUNK].to(device, non_blocking=True)
+                if device.type == "cuda":
+                    _check_finite(chunk)
+                results.append(fn(in_dtype, chunk).to(X.device))
+    return results[0] if len(results) == 1 else torch.cat(results)
+
+
 def to_training_tensor(A, dtype, device):
     """A tensor of A; on the CPU it shares A's memory when A already has ``dtype``.
 
-    A scipy sparse A stays sparse on the host, its batches densified one by one;
+    A torch tensor stays on its device when it is a CUDA one; a scipy sparse A
+    stays sparse on the host, its batches densified one by one;
     a memory-mapped A stays in its file, its batches read and converted one
     by one, in an order that reads the file in runs (:mod:`skae._engine._chunks`).
     """
-    if sparse.issparse(A):
+    if isinstance(A, torch.Tensor):
+        # Rows given as a tensor (array API dispatch) train where they are
+        # when that is the training device: a CUDA tensor never visits the host.
+        tensor = A.detach().to(dtype=dtype)
+        if device.type != "cuda" or tensor.device.type == "cuda":
+            return tensor.to(device)
+    elif sparse.issparse(A):
         return SparseRows(A)
-    if is_memory_mapped(A):
+    elif is_memory_mapped(A):
         return MappedRows(A, dtype)
-    tensor = _read_only_tensor(
-        np.ascontiguousarray(A, dtype=torch.empty((), dtype=dtype).numpy().dtype)
-    )
+    else:
+        tensor = _read_only_tensor(
+            np.ascontiguousarray(A, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+        )
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if tensor.numel() * tensor.element_size() <= _DEVICE_RESIDENT_SHARE * free:
