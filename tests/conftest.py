@@ -1,10 +1,3 @@
-import os
-
-# scikit-learn's array API dispatch needs SciPy's own array API support,
-# which SciPy reads from the environment at its import: before any import
-# of scipy or sklearn.
-os.environ.setdefault("SCIPY_ARRAY_API", "1")
-
 from pathlib import Path
 
 import numpy as np

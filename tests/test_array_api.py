@@ -210,3 +210,20 @@ def test_layerwise_pretraining_trains_on_tensor_rows(digits):
         codes = est.fit(X).transform(X)
     assert_allclose(codes.numpy(), clone(est).fit(X.numpy()).transform(X.numpy()), atol=1e-6)
     assert len(est.pretraining_loss_curves_) == 3
+
+
+def test_tensor_attributes_of_a_cuda_fit_load_on_the_cpu_where_there_is_no_cuda(
+        digits, monkeypatch):
+    # A CUDA fit's pickle, as __getstate__ writes it, read where CUDA is absent.
+    X = torch.asarray(digits[0][:200])
+    with dispatch():
+        ae = LinearAutoencoder(3, random_state=0).fit(X)
+    state = ae.__getstate__()
+    state["_tensor_devices"] = {"components_": "cuda:0", "mean_": "cuda:0"}
+    state["_fit_namespace"] = (state["_fit_namespace"][0], torch.device("cuda", 0))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = LinearAutoencoder.__new__(LinearAutoencoder)
+    loaded.__setstate__(state)
+    assert loaded.components_.device.type == "cpu"
+    with dispatch():
+        assert_allclose(loaded.transform(X).numpy(), ae.transform(X).numpy())

@@ -260,7 +260,29 @@ class TorchEstimatorMixin(ArrayAPIMixin):
                 for tensor in itertools.chain(value.parameters(), value.buffers())
             ):
                 state[name] = copy.deepcopy(value).cpu()
+        # Fitted arrays kept as CUDA tensors (array API dispatch) are written
+        # from the CPU too, and go back to their device on load where it
+        # exists, as skorch does with the net.
+        devices = {}
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor) and value.device.type != "cpu":
+                state[name], devices[name] = value.cpu(), str(value.device)
+        if devices:
+            state["_tensor_devices"] = devices
         return state
+
+    def __setstate__(self, state):
+        devices = state.pop("_tensor_devices", {})
+        on_cpu = False
+        for name, device in devices.items():
+            if torch.device(device).type != "cuda" or torch.cuda.is_available():
+                state[name] = state[name].to(device)
+            else:
+                on_cpu = True
+        if on_cpu and state.get("_fit_namespace") is not None:
+            # The attributes now live on the CPU: inputs are expected there.
+            state["_fit_namespace"] = (state["_fit_namespace"][0], torch.device("cpu"))
+        super().__setstate__(state)
 
     # -------------------------------------------------------------- training
     def _train(self, X, y=None, *, resume, streaming):
