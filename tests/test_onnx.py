@@ -209,11 +209,17 @@ def test_outlier_detector_over_any_family_agrees(inner, split):
     assert_array_equal(labels[clear], detector.predict(X)[clear])
 
 
-def test_classifier_labels_and_probabilities_agree(split):
+@pytest.mark.parametrize("inner", [
+    pytest.param(Autoencoder(4, hidden_layer_sizes=(16,)), id="dense"),
+    pytest.param(ConvolutionalAutoencoder(4, channels=(2,)), id="conv"),
+    pytest.param(RecurrentAutoencoder(4, hidden_size=8, sequence_shape=(8, 8), cell="gru"),
+                 id="gru"),
+])
+def test_classifier_over_any_family_agrees(inner, split):
     X_train, y_train, X_test = split
     classifier = AutoencoderClassifier(
-        Autoencoder(4, hidden_layer_sizes=(16,), max_epochs=2, device="cpu"),
-        max_epochs=3, random_state=0, device="cpu",
+        inner.set_params(max_epochs=2, device="cpu"), max_epochs=3, random_state=0,
+        device="cpu",
     ).fit(X_train, y_train)
     labels, probabilities = run_onnx(classifier, X_test,
                                      options={id(classifier): {"zipmap": False}})
