@@ -3,7 +3,8 @@
 Sections: LinearAutoencoder vs PCA, t-SNE maps on raw / PCA / autoencoder
 codes, one check per autoencoder family with reconstructions and samples,
 training throughput against a hand-written loop, skorch and sklearn, and
-inference speed and memory on large synthetic arrays, and anomaly detection.
+inference speed and memory on large synthetic arrays, anomaly detection, and
+model files (``skae.save`` against pickle).
 Every number and figure in ``report.md`` comes from this run. ``--scaling``
 runs the opt-in scaling study instead (``benchmarks/scaling.py``).
 """
@@ -17,7 +18,7 @@ import numpy as np
 
 from . import data as datasets
 from . import (anomaly, anomaly_tabular, embeddings, families, inference, linear_vs_pca, memory,
-               throughput)
+               persistence, throughput)
 from ._common import CHUNK_ROWS, WARM_UP_ROWS, log, machine_header, markdown_table
 
 
@@ -247,7 +248,7 @@ def main(argv=None):
     if data.note:
         sections.append(f"- note: {data.note}")
 
-    log("1/7 LinearAutoencoder vs PCA")
+    log("1/8 LinearAutoencoder vs PCA")
     grid = (2, 8) if args.quick else (2, 4, 8, 16, 32)
     grid = tuple(k for k in grid if k <= data.X_train.shape[1])
     rows = linear_vs_pca.compare(data.X_train, data.X_test, grid,
@@ -287,10 +288,10 @@ def main(argv=None):
         markdown_table(drop_in),
     ]
 
-    log("2/7 t-SNE maps")
+    log("2/8 t-SNE maps")
     sections += tsne_section(data, args)
 
-    log("3/7 autoencoder families")
+    log("3/8 autoencoder families")
     family_rows, figures = families.run(data, epochs=10 if args.quick else 50)
     paths = families.save_figures(figures, data.image_shape, args.out)
     sections += [
@@ -314,7 +315,7 @@ def main(argv=None):
         f"![VAE samples]({paths['vae_samples'].name})",
     ]
 
-    log("4/7 training throughput")
+    log("4/8 training throughput")
     sections += [
         "",
         "## 4. Training throughput",
@@ -342,13 +343,17 @@ def main(argv=None):
                                      "ratio_to_loop", "ratio_to_expert_loop"]),
         ]
 
-    log("5/7 inference speed")
+    log("5/8 inference speed")
     sections += inference_section(args)
-    log("6/7 memory")
+    log("6/8 memory")
     sections += memory_section(args)
 
-    log("7/7 anomaly detection")
+    log("7/8 anomaly detection")
     sections += anomaly_section(data, args)
+
+    log("8/8 model files")
+    sections += ["", persistence.report(persistence.run(rounds=5 if args.quick else 15))
+                 .replace("## Model files", "## 8. Model files", 1)]
 
     sections += ["", f"Report written in {time.perf_counter() - started:.0f} s."]
     report = args.out / "report.md"
