@@ -16,6 +16,7 @@ Without dispatch nothing changes: inputs are converted by NumPy as before.
 
 import contextvars
 import functools
+import importlib
 from typing import NamedTuple
 
 import numpy as np
@@ -23,19 +24,28 @@ import torch
 from sklearn import get_config
 from sklearn.utils.validation import validate_data
 
-from ._compat import array_namespace_and_device, is_numpy_namespace, move_to
+from ._compat import (
+    array_api_helpers_available,
+    array_namespace_and_device,
+    is_numpy_namespace,
+    move_to,
+)
 
 __all__ = [
+    # The estimators' side: the boundary of every method that takes rows.
     "ArrayAPIMixin",
-    "dispatched_tensor",
-    "host_array",
-    "numpy_dtype",
-    "validate_tensor_rows",
+    "FitNamespace",
     "InputNamespace",
     "check_same_namespace",
     "fit_namespace",
     "follows_input_namespace",
     "in_fit_namespace",
+    "to_fit_namespace",
+    # The families' side: torch rows taken as they are.
+    "dispatched_tensor",
+    "host_array",
+    "numpy_dtype",
+    "validate_tensor_rows",
 ]
 
 
@@ -50,13 +60,26 @@ class InputNamespace(NamedTuple):
         return self.xp.__name__
 
     def record(self):
-        """What a fitted estimator keeps of it: picklable, no module object."""
-        return (self.name, self.device)
+        """What a fitted estimator keeps of it: names only, which pickle and save as text."""
+        return FitNamespace(self.name, str(self.device))
+
+
+class FitNamespace(NamedTuple):
+    """The array library and device of a fit's input, by name (``_fit_namespace``)."""
+
+    name: str
+    device: str
+
+
+def _dispatching():
+    # scikit-learn before 1.8 lacks the helpers: skae's methods then take
+    # their inputs as they did before array API support.
+    return get_config()["array_api_dispatch"] and array_api_helpers_available()
 
 
 def _namespace_of(*arrays):
     """The namespace of ``arrays`` when dispatch is on and they are not NumPy's; else None."""
-    if not get_config()["array_api_dispatch"]:
+    if not _dispatching():
         return None
     xp, device = array_namespace_and_device(*arrays)
     if is_numpy_namespace(xp):
@@ -67,8 +90,11 @@ def _namespace_of(*arrays):
 def _to_numpy(value):
     if value is None or isinstance(value, np.ndarray) or not hasattr(value, "shape"):
         return value
-    if not get_config()["array_api_dispatch"]:
+    if not _dispatching():
         return value
+    if isinstance(value, torch.Tensor):
+        # Rows a caller's own autograd graph produced are data here.
+        value = value.detach()
     xp, _ = array_namespace_and_device(value)
     if is_numpy_namespace(xp):
         return value
@@ -83,9 +109,10 @@ def _to_namespace(value, namespace):
         # model's device rather than the input's.
         return value.to(namespace.device)
     # Labels that are not numbers (strings, objects) stay NumPy's, as
-    # scikit-learn's classifiers keep them.
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
-        return move_to(value, xp=namespace.xp, device=namespace.device)
+    # scikit-learn's classifiers keep them. A NumPy scalar (a noise variance)
+    # becomes a 0-d array of the namespace, as PCA's does.
+    if isinstance(value, (np.ndarray, np.floating)) and value.dtype.kind in "biufc":
+        return move_to(np.asarray(value), xp=namespace.xp, device=namespace.device)
     if isinstance(value, tuple):
         return tuple(_to_namespace(part, namespace) for part in value)
     return value
@@ -116,22 +143,42 @@ def in_fit_namespace(attributes, namespace):
     return moved
 
 
+def to_fit_namespace(value, record):
+    """A NumPy result an estimator made without input rows (samples), in its fit's namespace.
+
+    ``record`` is the estimator's ``_fit_namespace``; the namespace is
+    imported by its name and the device found among those the namespace
+    lists (the array API's ``__array_namespace_info__().devices()``).
+    """
+    if record is None or not _dispatching():
+        return value
+    xp = importlib.import_module(record.name)
+    if record.name.rsplit(".", 1)[-1] == "torch":
+        devices = [torch.device(record.device)]
+    else:
+        devices = [d for d in xp.__array_namespace_info__().devices() if str(d) == record.device]
+    if not devices:
+        raise ValueError(f"the fit's device {record.device} is not available to {record.name}.")
+    return _to_namespace(value, InputNamespace(xp, devices[0]))
+
+
 def check_same_namespace(estimator, X, method):
     """Raise as scikit-learn does when X's namespace or device is not the fit's."""
-    if not get_config()["array_api_dispatch"]:
+    if not _dispatching():
         return
     fitted = getattr(estimator, "_fit_namespace", None)
     xp, device = array_namespace_and_device(X)
-    current = None if is_numpy_namespace(xp) else (xp.__name__, device)
+    current = None if is_numpy_namespace(xp) else InputNamespace(xp, device).record()
     if current == fitted:
         return
-    fitted_name = "numpy" if fitted is None else fitted[0]
-    current_name = "numpy" if current is None else current[0]
+    fitted_name = "numpy" if fitted is None else fitted.name
+    current_name = "numpy" if current is None else current.name
     if fitted_name != current_name:
         difference = (f"Array namespaces used during fit ({fitted_name}) and {method} "
                       f"({current_name}) differ.")
     else:
-        difference = f"Devices used during fit ({fitted[1]}) and {method} ({current[1]}) differ."
+        difference = (f"Devices used during fit ({fitted.device}) and {method} "
+                      f"({current.device}) differ.")
     raise ValueError(
         f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace "
         f"and the same device as those passed to fit(). {difference}"
@@ -156,7 +203,7 @@ def follows_input_namespace(method):
 
     @functools.wraps(method)
     def wrapper(self, X, *args, **kwargs):
-        if not get_config()["array_api_dispatch"] or _RUNNING.get() is self:
+        if not _dispatching() or _RUNNING.get() is self:
             return method(self, X, *args, **kwargs)
         namespace = _namespace_of(X)
         if not fits or (method.__name__ == "partial_fit" and "net_" in vars(self)):
@@ -197,14 +244,16 @@ class ArrayAPIMixin:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for name in _ROW_METHODS & set(vars(cls)):
-            method = vars(cls)[name]
+        # Wherever in the class's bases the method comes from: a user's mixin,
+        # scikit-learn's fit_transform or score.
+        for name in _ROW_METHODS:
+            method = getattr(cls, name, None)
             if callable(method) and not getattr(method, "_follows_input_namespace", False):
                 setattr(cls, name, follows_input_namespace(method))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.array_api_support = True
+        tags.array_api_support = array_api_helpers_available()
         return tags
 
 
@@ -214,7 +263,7 @@ _FLOAT_TENSOR_DTYPES = (torch.float32, torch.float64)
 
 def dispatched_tensor(X):
     """Whether X is a torch tensor that array API dispatch hands over as it is."""
-    return isinstance(X, torch.Tensor) and get_config()["array_api_dispatch"]
+    return isinstance(X, torch.Tensor) and _dispatching()
 
 
 def validate_tensor_rows(X, estimator=None, *, reset=False, ensure_all_finite=True):
@@ -225,6 +274,8 @@ def validate_tensor_rows(X, estimator=None, *, reset=False, ensure_all_finite=Tr
     unless told otherwise; ``estimator``'s ``n_features_in_`` is set or
     checked as ``validate_data`` does. Nothing leaves X's device.
     """
+    # Rows a caller's own autograd graph produced are data here.
+    X = X.detach()
     if X.layout != torch.strided:
         raise TypeError(f"sparse torch tensors ({X.layout}) are not supported; give dense rows.")
     if X.ndim != 2:

@@ -267,7 +267,8 @@ class BaseAutoencoder(
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
-            Codes, in X's float dtype.
+            Codes, in X's float dtype (under array API dispatch, an array of
+            X's namespace, on its device).
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False, ensure_all_finite=self._scans_input_on_host())
@@ -284,7 +285,8 @@ class BaseAutoencoder(
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features)
-            Reconstructions, in the codes' float dtype.
+            Reconstructions, in the codes' float dtype (under array API
+            dispatch, an array of the codes' namespace, on their device).
         """
         check_is_fitted(self)
         if dispatched_tensor(X):
@@ -315,7 +317,8 @@ class BaseAutoencoder(
         -------
         scores : ndarray of shape (n_samples,)
             Low scores flag samples the autoencoder reconstructs badly
-            (anomalies).
+            (anomalies). Under array API dispatch, an array of X's
+            namespace, on its device.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False, ensure_all_finite=self._scans_input_on_host())

@@ -23,6 +23,7 @@ __all__ = [
     "StrOptions",
     "_fit_context",
     "_joint_probabilities_nn",
+    "array_api_helpers_available",
     "array_namespace_and_device",
     "is_numpy_namespace",
     "move_to",
@@ -98,6 +99,11 @@ def forget_prepared(accelerator, prepared):
         kept = getattr(accelerator, name, None)
         if isinstance(kept, list):
             kept[:] = [obj for obj in kept if not any(obj is p for p in prepared)]
+
+
+def array_api_helpers_available():
+    """Whether this scikit-learn has the array API helpers skae uses (1.8 and newer)."""
+    return _move_to is not None
 
 
 def _require_array_api_helpers():

@@ -20,6 +20,7 @@ optimizer state. Nothing is unpickled and no module is imported by name.
 """
 
 import collections
+import contextlib
 import importlib.metadata
 import inspect
 import json
@@ -35,6 +36,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.history import History
 
+from ._array_api import FitNamespace
 from ._engine._net import AutoencoderNet
 from ._engine._spec import TrainingSpec
 from ._engine._training import make_net
@@ -59,6 +61,16 @@ _NET_SETTINGS = (
 )
 
 _PLAIN = (type(None), bool, int, float, str)
+
+# The JSON of a model is parameters, attributes and history, never weights:
+# a larger member is no skae file (and would inflate without bound).
+_MAX_METADATA_BYTES = 256 * 2**20
+
+# What malformed JSON raises from the reader's own checks and conversions
+# (a list as a dict key, a nonsense dtype, a value of the wrong type, nesting
+# deeper than Python recurses): a bad file, not an untrusted class.
+_MALFORMED = (KeyError, IndexError, AttributeError, TypeError, ValueError, RecursionError,
+              OverflowError)
 
 
 # ------------------------------------------------------------------ allow-list
@@ -167,6 +179,8 @@ class _Writer:
             return {"__kind__": "history", "rows": self.write(list(value), where)}
         if type(value) is list:
             return [self.write(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if type(value) is FitNamespace:
+            return {"__kind__": "fit_namespace", "name": value.name, "device": value.device}
         if type(value) is tuple:
             return {"__kind__": "tuple",
                     "items": [self.write(v, f"{where}[{i}]") for i, v in enumerate(value)]}
@@ -400,7 +414,7 @@ _KINDS = {
     "ndarray": ("id", "dtype", "shape"), "scalar": ("dtype", "value"),
     "np_dtype": ("str",), "torch_dtype": ("name",), "device": ("name",), "type": ("name",),
     "history": ("rows",), "tuple": ("items",), "dict": ("ordered", "items"),
-    "set": ("frozen", "items"), "random_state": ("state",),
+    "set": ("frozen", "items"), "random_state": ("state",), "fit_namespace": ("name", "device"),
     "object": ("id", "class", "state"), "estimator": ("id", "class", "params", "state"),
     "net": ("id", "module", "criterion", "criterion_params", "optimizer",
             "optimizer_params", "device", "settings", "optimizer_state", "history"),
@@ -543,6 +557,11 @@ class _Reader:
     def _read_history(self, node):
         return History(self.read(node["rows"]))
 
+    def _read_fit_namespace(self, node):
+        if not (isinstance(node["name"], str) and isinstance(node["device"], str)):
+            raise _BadFile("a fit namespace is not two names")
+        return FitNamespace(node["name"], node["device"])
+
     def _read_tuple(self, node):
         return tuple(self.read(node["items"]))
 
@@ -563,10 +582,15 @@ class _Reader:
         cls = self.classes[node["class"]]
         if not isinstance(cls, type):
             raise _BadFile(f"{node['class']} is not a class")
+        if issubclass(cls, BaseEstimator):
+            # Estimators are built from their parameters only (estimator nodes).
+            raise _BadFile(f"{node['class']} is an estimator written as a plain object")
         obj = self._remember(node, cls.__new__(cls))
         state = self.read(node["state"])
         if not isinstance(state, dict):
             raise _BadFile(f"the state of a {node['class']} is not a dict")
+        if issubclass(cls, torch.nn.Module):
+            _check_module_state(node["class"], state)
         # As pickle restores an object, from its attributes alone.
         if hasattr(obj, "__setstate__"):
             obj.__setstate__(state)
@@ -591,9 +615,12 @@ class _Reader:
         self._remember(node, estimator)
         self.owners.append(estimator)
         try:
-            vars(estimator).update(self.read(node["state"]))
+            state = self.read(node["state"])
         finally:
             self.owners.pop()
+        if not isinstance(state, dict):
+            raise _BadFile(f"the state of a {node['class']} is not a dict")
+        vars(estimator).update(_on_load_device(state))
         return estimator
 
     def _read_net(self, node):
@@ -632,6 +659,37 @@ class _Reader:
         net.optimizer_.load_state_dict(state)
         net.history_ = self.read(node["history"])
         return self._remember(node, net)
+
+
+def _check_module_state(name, state):
+    """A module's attributes hold its parameter, buffer and submodule tables."""
+    tables = {"_parameters": torch.nn.Parameter, "_buffers": torch.Tensor,
+              "_modules": torch.nn.Module}
+    for table, kind in tables.items():
+        values = state.get(table)
+        if not isinstance(values, dict) or not all(
+                value is None or isinstance(value, kind) for value in values.values()):
+            raise _BadFile(f"the {name} module's {table} are missing or not {kind.__name__}s")
+    if not isinstance(state.get("training"), bool):
+        raise _BadFile(f"the {name} module's training flag is missing")
+
+
+def _on_load_device(state):
+    """An estimator's attributes with its fitted tensors where its net went.
+
+    Under array API dispatch a fit on torch tensors keeps tensor attributes
+    on the input's device, which ``_fit_namespace`` records: they go back
+    there when this machine has it, and to the CPU otherwise, the record
+    saying so, as the net's module does.
+    """
+    record = state.get("_fit_namespace")
+    if not isinstance(record, FitNamespace) or record.name.rsplit(".", 1)[-1] != "torch":
+        return state
+    device = _load_device(record.device)
+    state = {name: value.to(device) if isinstance(value, torch.Tensor) else value
+             for name, value in state.items()}
+    state["_fit_namespace"] = record._replace(device=str(device))
+    return state
 
 
 def _check_optimizer_state(optimizer, state):
@@ -674,6 +732,8 @@ def _read_archive(file):
             names = sorted(archive.namelist())
             if names != sorted([_METADATA, _TENSORS]):
                 raise _BadFile(f"it holds {names}, not {_METADATA} and {_TENSORS}")
+            if archive.getinfo(_METADATA).file_size > _MAX_METADATA_BYTES:
+                raise _BadFile(f"its {_METADATA} is larger than {_MAX_METADATA_BYTES:,} bytes")
             text = archive.read(_METADATA)
             tensor_bytes = archive.read(_TENSORS)
     except (zipfile.BadZipFile, EOFError, zlib.error) as error:
@@ -681,7 +741,7 @@ def _read_archive(file):
             from error
     try:
         metadata = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise _BadFile(f"its {_METADATA} is not valid JSON ({error})") from error
     return metadata, tensor_bytes
 
@@ -690,7 +750,7 @@ def _check_version(metadata):
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         raise _BadFile("it was not written by skae.save")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if type(version) is not int or version < 1:
         raise _BadFile(f"its format version {version!r} is not valid")
     if version > FORMAT_VERSION:
         writer = metadata.get("versions", {}).get("skae", "a newer skae")
@@ -765,8 +825,9 @@ def load(file, *, trusted=()):
     classes = {**_allowed(), **_trusted_names(trusted)}
     try:
         metadata, tensor_bytes = _read_archive(file)
-        _check_version(metadata)
-        names, declared = _check_tree(metadata["estimator"])
+        with _malformed_is_a_bad_file():
+            _check_version(metadata)
+            names, declared = _check_tree(metadata["estimator"])
         untrusted = sorted(names - set(classes))
         if untrusted:
             raise TypeError(
@@ -778,16 +839,25 @@ def load(file, *, trusted=()):
             tensors = safetensors_torch.load(tensor_bytes)
         except Exception as error:  # safetensors' own error type varies by version
             raise _BadFile(f"its {_TENSORS} cannot be read ({error})") from error
-        _check_tensors(declared, tensors)
-        estimator = _Reader(tensors, classes).read(metadata["estimator"])
+        with _malformed_is_a_bad_file():
+            _check_tensors(declared, tensors)
+            estimator = _Reader(tensors, classes).read(metadata["estimator"])
     except _BadFile as error:
         raise ValueError(f"{_describe(file)} cannot be loaded: {error}.") from None
-    except (KeyError, IndexError, AttributeError) as error:
-        raise ValueError(f"{_describe(file)} cannot be loaded: it is malformed ({error!r}).") \
-            from error
     if not isinstance(estimator, BaseEstimator):
         raise ValueError(f"{_describe(file)} cannot be loaded: it holds no estimator.")
     return estimator
+
+
+@contextlib.contextmanager
+def _malformed_is_a_bad_file():
+    try:
+        yield
+    except _BadFile:
+        raise
+    except _MALFORMED as error:
+        raise _BadFile(f"it is malformed ({type(error).__name__}: {str(error):.200})") \
+            from error
 
 
 def _describe(file):

@@ -44,7 +44,8 @@ class SparseAutoencoder(Autoencoder):
         layers' ``reset_parameters()`` re-run under ``random_state``, or a
         callable ``encoder(n_features=..., n_components=...)`` returning
         one. It maps (n_samples, n_features) float rows to
-        (n_samples, n_components) codes. None builds the dense encoder of ``hidden_layer_sizes`` and
+        (n_samples, n_components) codes. None builds the dense encoder of
+        ``hidden_layer_sizes`` and
         ``activation``. A given network rules out ``tied_weights=True``
         and ``pretrain``. Read more in :ref:`own_network`.
     decoder : torch.nn.Module, callable or None, default=None

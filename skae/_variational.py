@@ -6,7 +6,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval
-from ._base import BaseAutoencoder
+from ._array_api import to_fit_namespace
+from ._base import BaseAutoencoder, _decode
 from ._dense import Autoencoder
 from ._network import given_networks
 from .nn import (
@@ -52,8 +53,8 @@ class VariationalAutoencoder(Autoencoder):
         layers' ``reset_parameters()`` re-run under ``random_state``, or a
         callable ``encoder(n_features=..., n_components=...)`` returning
         one. It maps (n_samples, n_features) float rows to
-        (n_samples, n_components) codes. Two linear heads on its output give the codings' mean and
-        log-variance. None builds the dense encoder of ``hidden_layer_sizes``
+        (n_samples, n_components) codes. Two linear heads on its output give
+        the codings' mean and log-variance. None builds the dense encoder of ``hidden_layer_sizes``
         and ``activation``. A given network rules out ``tied_weights=True``.
         Read more in :ref:`own_network`.
     decoder : torch.nn.Module, callable or None, default=None
@@ -293,10 +294,13 @@ class VariationalAutoencoder(Autoencoder):
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features)
-            The decoded draws, in input space.
+            The decoded draws, in input space (under array API dispatch, an
+            array of the fit's namespace, on its device).
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
         codes = check_random_state(random_state).standard_normal((n_samples, self.n_components))
-        return self.inverse_transform(codes)
+        # Decoded as inverse_transform decodes float64 codes; under array API
+        # dispatch the draws come in the namespace and on the device of the fit.
+        return to_fit_namespace(self._apply(_decode, codes), getattr(self, "_fit_namespace", None))

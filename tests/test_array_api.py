@@ -24,6 +24,7 @@ from skae import (
     AutoencoderOutlierDetector,
     DenoisingAutoencoder,
     LinearAutoencoder,
+    ParametricTSNE,
     SparseAutoencoder,
     VariationalAutoencoder,
 )
@@ -220,10 +221,54 @@ def test_tensor_attributes_of_a_cuda_fit_load_on_the_cpu_where_there_is_no_cuda(
         ae = LinearAutoencoder(3, random_state=0).fit(X)
     state = ae.__getstate__()
     state["_tensor_devices"] = {"components_": "cuda:0", "mean_": "cuda:0"}
-    state["_fit_namespace"] = (state["_fit_namespace"][0], torch.device("cuda", 0))
+    state["_fit_namespace"] = state["_fit_namespace"]._replace(device="cuda:0")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     loaded = LinearAutoencoder.__new__(LinearAutoencoder)
     loaded.__setstate__(state)
     assert loaded.components_.device.type == "cpu"
     with dispatch():
         assert_allclose(loaded.transform(X).numpy(), ae.transform(X).numpy())
+
+
+def test_tensors_that_require_grad_are_data(digits):
+    X = torch.asarray(digits[0][:200]).requires_grad_()
+    with dispatch():
+        for est in (LinearAutoencoder(3, random_state=0), quick(Autoencoder, n_components=3),
+                    quick(ParametricTSNE)):
+            est.fit(X)
+            assert not est.transform(X).requires_grad
+
+
+def test_variational_samples_come_in_the_fits_namespace(digits):
+    X = torch.asarray(digits[0][:200])
+    with dispatch():
+        vae = quick(VariationalAutoencoder, n_components=3).fit(X)
+        samples = vae.sample(4, random_state=0)
+    assert isinstance(samples, torch.Tensor) and samples.shape == (4, 64)
+    assert_allclose(samples.numpy(), vae.sample(4, random_state=0))
+
+
+def test_pickling_leaves_the_estimator_as_it_was(digits):
+    with dispatch():
+        ae = LinearAutoencoder(3, random_state=0).fit(torch.asarray(digits[0][:200]))
+    before = dict(vars(ae))
+    pickle.dumps(ae)
+    assert vars(ae).keys() == before.keys()
+    assert all(vars(ae)[name] is value for name, value in before.items())
+
+
+def test_a_row_method_from_a_users_mixin_is_wrapped_too(digits):
+    class Doubled:
+        def transform(self, X):
+            return 2 * super().transform(X)
+
+    class DoubledAutoencoder(Doubled, Autoencoder):
+        pass
+
+    X = digits[0][:200]
+    est = DoubledAutoencoder(3, hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    with dispatch():
+        codes = est.fit(torch.asarray(X)).transform(torch.asarray(X))
+        with pytest.raises(ValueError, match="must use the same namespace"):
+            est.transform(X)
+    assert isinstance(codes, torch.Tensor)

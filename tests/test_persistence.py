@@ -474,6 +474,88 @@ def test_malformed_metadata_is_refused(saved):
         skae.load(archive_of(metadata, tensors))
 
 
+def _state_items(metadata):
+    return metadata["estimator"]["state"]["items"]
+
+
+@pytest.mark.parametrize("node, error", [
+    ([[1, 2], 3], "unhashable"),
+    (["_x", {"__kind__": "np_dtype", "str": "nonsense"}], "not understood"),
+    (["_x", {"__kind__": "tuple", "items": 5}], "not iterable"),
+    (["_x", {"__kind__": "scalar", "dtype": "<f8", "value": "abc"}], "could not convert"),
+    (["_x", {"__kind__": "ndarray", "id": 9999, "dtype": "<U3", "shape": [5], "items": ["a"]}],
+     "reshape"),
+    (["_x", {"__kind__": "history", "rows": 5}], "not iterable"),
+], ids=["list-key", "dtype", "tuple", "scalar", "array", "history"])
+def test_a_malformed_node_is_a_bad_file_not_an_untrusted_class(node, error, saved):
+    metadata, tensors = saved
+    _state_items(metadata).append(node)
+    with pytest.raises(ValueError, match=f"malformed.*{error}"):
+        skae.load(archive_of(metadata, tensors))
+
+
+def test_json_nested_past_any_recursion_limit_is_a_bad_file(saved):
+    metadata, tensors = saved
+    _state_items(metadata).append(["_deep", 0])
+    text = json.dumps(metadata).replace('["_deep", 0]',
+                                        '["_deep", ' + "[" * 100_000 + "]" * 100_000 + "]")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("metadata.json", text)
+        archive.writestr("tensors.safetensors", safetensors.torch.save(tensors))
+    with pytest.raises(ValueError, match="not valid JSON|malformed"):
+        skae.load(io.BytesIO(buffer.getvalue()))
+
+
+def test_a_format_version_that_is_no_integer_is_refused(saved):
+    metadata, tensors = saved
+    metadata["format_version"] = True
+    with pytest.raises(ValueError, match="format version True is not valid"):
+        skae.load(archive_of(metadata, tensors))
+
+
+def test_an_estimator_is_never_built_without_its_parameters():
+    # As a plain object it would skip __init__ and come back half-built.
+    metadata, tensors = saved_parts(Autoencoder(2))
+    metadata["estimator"] = {"__kind__": "object", "id": 0, "class": "skae.Autoencoder",
+                             "state": {"__kind__": "dict", "ordered": False, "items": []}}
+    with pytest.raises(ValueError, match="estimator written as a plain object"):
+        skae.load(archive_of(metadata, tensors))
+
+
+def test_a_module_without_its_tables_is_refused():
+    metadata, tensors = saved_parts(Autoencoder(2))
+    params = metadata["estimator"]["params"]["items"]
+    next(item for item in params if item[0] == "encoder")[1] = {
+        "__kind__": "object", "id": 77, "class": "torch.nn.Linear",
+        "state": {"__kind__": "dict", "ordered": False, "items": []}}
+    with pytest.raises(ValueError, match="Linear module's _parameters are missing"):
+        skae.load(archive_of(metadata, tensors))
+
+
+def test_a_fit_on_tensors_loads_with_its_tensors_where_the_net_goes(data):
+    from sklearn import config_context
+
+    X, _ = data
+    with config_context(array_api_dispatch=True):
+        ae = skae.LinearAutoencoder(2, max_epochs=2, random_state=0,
+                                    device="cpu").fit(torch.asarray(X))
+    loaded = round_trip(ae)
+    assert isinstance(loaded.components_, torch.Tensor)
+    assert loaded._fit_namespace == ae._fit_namespace
+    with config_context(array_api_dispatch=True):
+        assert torch.equal(loaded.transform(torch.asarray(X)), ae.transform(torch.asarray(X)))
+    # As a fit on CUDA tensors writes it, read where there is no CUDA.
+    metadata, tensors = saved_parts(ae)
+    next(find_nodes(metadata, "fit_namespace"))["device"] = "cuda:0"
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the tensors would go there")
+    loaded = skae.load(archive_of(metadata, tensors))
+    assert loaded._fit_namespace.device == "cpu"
+    with config_context(array_api_dispatch=True):
+        assert torch.equal(loaded.transform(torch.asarray(X)), ae.transform(torch.asarray(X)))
+
+
 # ------------------------------------------------------------ what save refuses
 def test_non_skae_estimator_is_refused():
     with pytest.raises(TypeError, match="skae estimators.*StandardScaler"):

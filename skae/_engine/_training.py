@@ -249,7 +249,9 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         return "net_" in vars(self)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: scikit-learn's __getstate__ may return the instance's own
+        # __dict__, which the moves below must leave alone.
+        state = dict(super().__getstate__())
         # A module given as a parameter (a user's ``encoder=``) is pickled by
         # torch's plain pickling, outside the net's device mapping: written
         # from the CPU, it loads where there is no CUDA too.
@@ -281,7 +283,7 @@ class TorchEstimatorMixin(ArrayAPIMixin):
                 on_cpu = True
         if on_cpu and state.get("_fit_namespace") is not None:
             # The attributes now live on the CPU: inputs are expected there.
-            state["_fit_namespace"] = (state["_fit_namespace"][0], torch.device("cpu"))
+            state["_fit_namespace"] = state["_fit_namespace"]._replace(device="cpu")
         super().__setstate__(state)
 
     # -------------------------------------------------------------- training

@@ -129,7 +129,6 @@ class StandardisedInputs(nn.Module):
         return torch.addmm(-(self.shift @ projection), x, projection)
 
 
-
 class EmbeddingModule(StandardisedInputs):
     """A dense net from input rows to points of a low-dimensional map.
 
