@@ -39,7 +39,7 @@ from skorch.history import History
 from ._array_api import FitNamespace
 from ._engine._net import AutoencoderNet
 from ._engine._spec import TrainingSpec
-from ._engine._training import make_net
+from ._engine._training import TorchEstimatorMixin, make_net
 
 __all__ = ["load", "save"]
 
@@ -361,9 +361,12 @@ def save(estimator, file):
     >>> bool(np.array_equal(loaded.transform(X), ae.transform(X)))
     True
     """
-    if not isinstance(estimator, tuple(_skae_estimators().values())):
+    # skae's estimators, and families written on skae.extend (their classes
+    # load with trusted=).
+    if not isinstance(estimator, (*_skae_estimators().values(), TorchEstimatorMixin)):
         raise TypeError(
-            "skae.save writes skae estimators (the classes of skae.__all__); got "
+            "skae.save writes skae estimators (the classes of skae.__all__ and families "
+            "written on skae.extend); got "
             f"{type(estimator).__name__}. A Pipeline or a scikit-learn estimator is "
             "saved by other means: see the User Guide page 'Saving and sharing models'."
         )

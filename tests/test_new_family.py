@@ -78,3 +78,22 @@ def test_a_diverging_fit_leaves_it_unfitted(digits):
         est.fit(digits[0] * 1e3)
     assert not est.__sklearn_is_fitted__()
     assert not hasattr(est, "residual_scale_")
+
+
+def test_saved_with_skae_save_and_loaded_when_its_classes_are_trusted(digits):
+    import io
+
+    import skae
+
+    pytest.importorskip("safetensors")
+    X = digits[0][:300]
+    est = small().fit(X)
+    buffer = io.BytesIO()
+    skae.save(est, buffer)
+    with pytest.raises(TypeError, match="huber_autoencoder.HuberAutoencoder"):
+        skae.load(io.BytesIO(buffer.getvalue()))
+    loaded = skae.load(io.BytesIO(buffer.getvalue()),
+                       trusted=[HuberAutoencoder, example.HuberModule, example.HuberLoss])
+    assert_array_equal(loaded.transform(X), est.transform(X))
+    # Training continues from the saved optimizer state, as on the original.
+    assert_array_equal(loaded.partial_fit(X).transform(X), est.partial_fit(X).transform(X))
