@@ -8,8 +8,8 @@ compute with torch, so rows of another library are viewed as NumPy rows at
 the method's boundary (without a copy where DLPack allows: torch CPU
 tensors) and the results are moved back into the input's namespace and
 device. Families that compute on torch rows themselves (the dense
-autoencoders and the linear one, which declare ``_computes_on_torch_rows``)
-take a torch tensor as it is instead: its rows never pass through NumPy, so
+autoencoders and the linear one, which set ``takes_torch_rows``, a part of
+the :mod:`skae.extend` contract) take a torch tensor as it is instead: its rows never pass through NumPy, so
 a CUDA tensor trains and is transformed on the GPU with no copy to the host.
 Without dispatch nothing changes: inputs are converted by NumPy as before.
 """
@@ -208,7 +208,7 @@ def follows_input_namespace(method):
         namespace = _namespace_of(X)
         if not fits or (method.__name__ == "partial_fit" and "net_" in vars(self)):
             check_same_namespace(self, X, method.__name__)
-        native = isinstance(X, torch.Tensor) and getattr(self, "_computes_on_torch_rows", False)
+        native = isinstance(X, torch.Tensor) and getattr(self, "takes_torch_rows", False)
         args = tuple(_to_numpy(arg) for arg in args)
         kwargs = {name: _to_numpy(value) for name, value in kwargs.items()}
         running = _RUNNING.set(self)

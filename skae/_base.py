@@ -118,10 +118,11 @@ class BaseAutoencoder(
     the trained net in :meth:`fitted_attributes`.
     """
 
-    # Whether the family's own code takes torch rows as they are under array
-    # API dispatch (skae._array_api); a family that reads X with NumPy
-    # leaves it False and gets NumPy rows.
-    _computes_on_torch_rows = False
+    # Part of the family contract (skae.extend): under array API dispatch, a
+    # family whose training_spec and fitted_attributes handle X as a torch
+    # tensor sets it True and gets torch rows as they are, on their device;
+    # the others get NumPy rows.
+    takes_torch_rows = False
 
     _parameter_constraints: dict = {
         **TorchEstimatorMixin._parameter_constraints,

@@ -172,7 +172,7 @@ class Autoencoder(BaseAutoencoder):
     (2, 64)
     """
 
-    _computes_on_torch_rows = True
+    takes_torch_rows = True
 
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,

@@ -268,7 +268,7 @@ class LinearAutoencoder(BaseAutoencoder):
         "tied_weights": ["boolean"],
     }
 
-    _computes_on_torch_rows = True
+    takes_torch_rows = True
 
     # Whitening rescales the codes after training and leaves the model as it
     # is, so a continued fit may switch it.

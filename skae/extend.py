@@ -11,7 +11,10 @@ two methods:
     returns the fitted attributes the trained net stands for.
 
 :func:`apply_module` runs a module over rows as the estimators' inference
-does. The engine does the rest: the skorch net, seeds, devices, batching, failure
+does. A family whose two methods handle X as a torch tensor (``X.shape``,
+slicing, torch reductions) sets the class attribute ``takes_torch_rows = True``:
+under scikit-learn's array API dispatch it then receives torch rows as they
+are, on their device; otherwise its methods receive NumPy rows. The engine does the rest: the skorch net, seeds, devices, batching, failure
 safety, Ctrl-C, divergence, inference chunk by chunk in the input's dtype.
 Every skae family is written on this contract. Read more in the
 :ref:`User Guide <new_family>`.
