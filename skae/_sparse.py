@@ -3,7 +3,6 @@
 from functools import partial
 from numbers import Real
 
-import numpy as np
 
 from ._base import _encode
 from ._compat import Interval, StrOptions

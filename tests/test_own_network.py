@@ -1,7 +1,6 @@
 """A user's own torch network as encoder= / decoder=: every guarantee skae gives its own."""
 
 import functools
-import json
 import os
 import pickle
 import signal
@@ -17,7 +16,6 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -285,18 +283,9 @@ def test_divergence_raises_and_a_failed_refit_keeps_the_model(X):
     assert not hasattr(fresh, "net_")
 
 
-class InterruptAt(Callback):
-    """A real Ctrl-C to this process at the end of epoch ``epoch``."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_ctrl_c_keeps_the_last_completed_epoch(X):
+    from test_fitted_state import InterruptAt
+
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         est = own(max_epochs=50, n_iter_no_change=100, callbacks=[InterruptAt(2)])

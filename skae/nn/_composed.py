@@ -2,12 +2,11 @@
 
 from itertools import pairwise
 
-import torch
 from torch import nn
 
 from ._layers import make_activation
 from ._output import AutoencoderOutput
-from ._variational import clamp_log_var
+from ._variational import GaussianCodings, clamp_log_var
 
 
 class _DenseStack(nn.Sequential):
@@ -95,7 +94,7 @@ class ComposedAutoencoderModule(nn.Module):
         return AutoencoderOutput(self.decode(code), code)
 
 
-class ComposedVariationalAutoencoderModule(ComposedAutoencoderModule):
+class ComposedVariationalAutoencoderModule(GaussianCodings, ComposedAutoencoderModule):
     """A variational autoencoder on any encoder and decoder.
 
     Two linear heads of width ``n_components`` read the encoder's output:
@@ -114,13 +113,3 @@ class ComposedVariationalAutoencoderModule(ComposedAutoencoderModule):
     def encode_distribution(self, x):
         features = self.encoder(x)
         return self.mean_head(features), clamp_log_var(self.log_var_head(features))
-
-    def encode(self, x):
-        return self.encode_distribution(x)[0]
-
-    def forward(self, x):
-        mean, log_var = self.encode_distribution(self.corruption(x))
-        code = mean
-        if self.training:
-            code = mean + (0.5 * log_var).exp() * torch.randn_like(mean)
-        return AutoencoderOutput(self.decode(code), code, {"mean": mean, "log_var": log_var})

@@ -17,7 +17,26 @@ def clamp_log_var(log_var):
     return log_var.clamp(*_LOG_VAR_RANGE)
 
 
-class VariationalAutoencoderModule(DenseAutoencoderModule):
+class GaussianCodings:
+    """``encode`` and ``forward`` of a module whose ``encode_distribution`` gives (mean, log_var).
+
+    In training mode ``forward`` decodes a reparameterised draw
+    ``mean + exp(log_var / 2) * eps``; in eval mode it decodes the mean.
+    ``encode`` always returns the mean. Mixed in before an autoencoder module.
+    """
+
+    def encode(self, x):
+        return self.encode_distribution(x)[0]
+
+    def forward(self, x):
+        mean, log_var = self.encode_distribution(self.corruption(x))
+        code = mean
+        if self.training:
+            code = mean + (0.5 * log_var).exp() * torch.randn_like(mean)
+        return AutoencoderOutput(self.decode(code), code, {"mean": mean, "log_var": log_var})
+
+
+class VariationalAutoencoderModule(GaussianCodings, DenseAutoencoderModule):
     """Dense VAE: the encoder outputs the mean and log-variance of the codings.
 
     The coding layer of the parent is the mean head; a second head of the
@@ -37,13 +56,3 @@ class VariationalAutoencoderModule(DenseAutoencoderModule):
         mean = self.encoder_layers[-1](hidden)
         log_var = clamp_log_var(self.log_var_head(hidden))
         return mean, log_var
-
-    def encode(self, x):
-        return self.encode_distribution(x)[0]
-
-    def forward(self, x):
-        mean, log_var = self.encode_distribution(self.corruption(x))
-        code = mean
-        if self.training:
-            code = mean + (0.5 * log_var).exp() * torch.randn_like(mean)
-        return AutoencoderOutput(self.decode(code), code, {"mean": mean, "log_var": log_var})
