@@ -303,7 +303,7 @@ def numpy_dtype(X):
 
 
 def host_array(value):
-    """A fitted array attribute as a NumPy array, wherever dispatch put it (a few numbers)."""
+    """A NumPy array of a small array of any namespace (a fitted attribute, a reduction)."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     if isinstance(value, np.ndarray) or not hasattr(value, "__dlpack__"):

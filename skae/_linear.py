@@ -375,7 +375,7 @@ class LinearAutoencoder(BaseAutoencoder):
         gram = scores.T @ scores
         for block in _float64_blocks(X):
             scores = (block - _like(statistics["chunk_mean"], block)) @ _like(basis, block)
-            gram += _on_host(scores.T @ scores)
+            gram += host_array(scores.T @ scores)
         n_samples = statistics["n_samples_seen"]
         dof = max(n_samples - 1, 1)
         variances, rotation = np.linalg.eigh(gram / dof)
@@ -419,7 +419,7 @@ def _mean_and_squared_deviation(X):
     """Per-feature mean of X and the sum of squared deviations from it, in float64."""
     mean = np.zeros(X.shape[1])
     for block in _float64_blocks(X):
-        mean += _on_host(block.sum(axis=0))
+        mean += host_array(block.sum(axis=0))
     mean /= X.shape[0]
     squares = 0.0
     for block in _float64_blocks(X):
@@ -453,8 +453,3 @@ def _like(array, block):
     if isinstance(block, torch.Tensor):
         return torch.as_tensor(array, dtype=block.dtype, device=block.device)
     return array
-
-
-def _on_host(value):
-    """A reduction (a column sum, a k x k product) as a NumPy array."""
-    return value.cpu().numpy() if isinstance(value, torch.Tensor) else value
