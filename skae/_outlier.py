@@ -2,9 +2,13 @@
 
 from numbers import Real
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -35,14 +39,24 @@ _CODE_WIDTH_FACTORS = (1.0, 1.5, 2.0)
 # whatever the number of rows.
 _MIN_STEPS, _MAX_STEPS = 200, 1500
 _LEARNING_RATE = 5e-3
-# Weight of the code's Mahalanobis distance beside the reconstruction error:
-# a row far out along the directions the network does reconstruct (a larger
-# copy of a normal row) has a small reconstruction error but unusual codes.
-_CODE_DISTANCE_WEIGHT = 0.5
-# A feature the members reconstruct almost exactly (a constant pixel) would
-# otherwise dominate the per-feature standardised error by its tiny scale.
-_ERROR_SCALE_FLOOR = 1e-2
-
+# The code's density beside the reconstruction error: a row far out along
+# the directions the network does reconstruct, or between the clusters the
+# normal rows form, is reconstructed well but has an unlikely code (the idea
+# of Zong et al.'s DAGMM, ICLR 2018, fitted after the autoencoder rather than
+# with it). Two densities: one Gaussian, for rows far from the bulk of the
+# codes, and a mixture of two, for rows between two modes. More components
+# fit better, but then a tight group of anomalies claims one of its own and
+# looks dense (on the planted clustered anomalies of the benchmark suite, 5
+# components lost 0.3 of ROC AUC against these two). A component needs at
+# least this many rows; a mixture is fitted on at most this many.
+_MIXTURE_SIZES = (1, 2)
+# Half the weight of the error: on the MNIST subset's nines the error alone
+# ranks best (ROC AUC 0.99 against 0.98 at equal weights), and across the
+# suite's and scikit-learn's real tasks weights of 0.5 to 1 measured alike.
+_DENSITY_WEIGHT = 0.5
+_MIN_ROWS_PER_MIXTURE = 50
+_MIXTURE_MAX_ROWS = 4096
+_MIXTURE_RIDGE = 1e-4
 
 def _member_architecture(n_samples, n_features, width_factor):
     """(code width, hidden width, batch size, epochs) of one default member.
@@ -89,45 +103,67 @@ def default_autoencoders(X):
     return members
 
 
-def _ensemble_statistics(members, low, span, X):
+def _code_mixture(codes, n_mixture, random_state):
+    """A Gaussian mixture of the training codes, as :class:`~skae.nn.EnsembleScore` takes it.
+
+    Fitted on the codes standardised per unit, so that the covariance ridge
+    means the same whatever the codes' scale, then mapped back to the codes'
+    own coordinates.
+    """
+    rng = check_random_state(random_state)
+    if len(codes) > _MIXTURE_MAX_ROWS:
+        codes = codes[rng.choice(len(codes), _MIXTURE_MAX_ROWS, replace=False)]
+    centre, scale = codes.mean(axis=0), codes.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    n_mixture = int(np.clip(len(codes) // _MIN_ROWS_PER_MIXTURE, 1, n_mixture))
+    mixture = GaussianMixture(n_mixture, covariance_type="full", reg_covar=_MIXTURE_RIDGE,
+                              random_state=rng.randint(2**31 - 1))
+    with warnings.catch_warnings():
+        # A mixture short of convergence still ranks rows by density.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mixture.fit((codes - centre) / scale)
+    # (c - centre) / scale - mean = (c - (centre + scale * mean)) / scale.
+    means = centre + scale * mixture.means_
+    precisions_cholesky = mixture.precisions_cholesky_ / scale[None, :, None]
+    log_determinants = np.log(np.diagonal(precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
+    log_normalisers = (np.log(mixture.weights_) + log_determinants
+                       - 0.5 * codes.shape[1] * np.log(2 * np.pi))
+    return log_normalisers, means, precisions_cholesky
+
+
+def _ensemble_statistics(members, low, span, X, random_state):
     """The statistics :class:`~skae.nn.EnsembleScore` scores with, from the training rows X.
 
-    Every quantity is computed by the score module's own methods, in float64,
-    so the score is defined once.
+    Every quantity is computed through the score module's own methods, in
+    float64, so the score is defined once.
     """
-    as_tensor = lambda values: torch.as_tensor(np.asarray(values), dtype=torch.float32)  # noqa: E731
     X64 = np.asarray(X, dtype=np.float64)
-    scales, means, precisions = [], [], []
-    bare = EnsembleScore(members, as_tensor(low), as_tensor(span), [], [], [], None, 0.0)
-    for i, member in enumerate(members):
-        width = member.n_components
-        squared_errors = apply_module(
-            lambda module, x: module.parts(module.members[i], module.scaled(x))[0], X64, bare
-        )
+    bare = _score_module(members, (low, span, [], None, None))
+    mixtures = []
+    for i in range(len(members)):
         codes = apply_module(
-            lambda module, x: module.parts(module.members[i], module.scaled(x))[1], X64, bare
-        )
-        scale = squared_errors.mean(axis=0)
-        scales.append(np.maximum(scale, _ERROR_SCALE_FLOOR * scale.mean() + 1e-12))
-        means.append(codes.mean(axis=0))
-        centred = codes - means[-1]
-        covariance = centred.T @ centred / len(codes)
-        # A small ridge keeps a code unit that barely varies from dividing by ~0.
-        ridge = 1e-6 * np.trace(covariance) / width + 1e-12
-        precisions.append(np.linalg.inv(covariance + ridge * np.eye(width)))
-    unscaled = _score_module(members, (low, span, scales, means, precisions, None))
-    medians = np.median(apply_module(lambda module, x: module.raw(x), X64, unscaled), axis=0)
-    return low, span, scales, means, precisions, [float(m) for m in medians]
+            lambda module, x, i=i: module.parts(module.members[i], module.scaled(x))[1], X64, bare)
+        mixtures.append([_code_mixture(codes, size, random_state) for size in _MIXTURE_SIZES])
+    unstandardised = _score_module(members, (low, span, mixtures, None, None))
+    parts = apply_module(lambda module, x: module.parts_of_members(x), X64, unstandardised)
+    centres = np.median(parts, axis=0)
+    spreads = _MAD_TO_STD * np.median(np.abs(parts - centres), axis=0)
+    # A part that hardly varies on the training rows must not dominate the sum.
+    spreads = np.maximum(spreads, 1e-6 * np.abs(centres) + 1e-12)
+    return low, span, mixtures, centres, spreads
 
 
 def _score_module(members, statistics):
     """The score of the ensemble ``members`` with ``statistics``, as a torch module."""
-    low, span, scales, means, precisions, medians = statistics
-    as_tensor = lambda values: torch.as_tensor(np.asarray(values), dtype=torch.float32)  # noqa: E731
+    low, span, mixtures, centres, spreads = statistics
+
+    def as_tensor(values):
+        return None if values is None else torch.as_tensor(np.asarray(values), dtype=torch.float32)
+
     return EnsembleScore(
-        members, as_tensor(low), as_tensor(span), [as_tensor(v) for v in scales],
-        [as_tensor(v) for v in means], [as_tensor(v) for v in precisions], medians,
-        _CODE_DISTANCE_WEIGHT,
+        members, as_tensor(low), as_tensor(span),
+        [[tuple(as_tensor(v) for v in mixture) for mixture in member] for member in mixtures],
+        as_tensor(centres), as_tensor(spreads), _DENSITY_WEIGHT,
     )
 
 
@@ -198,13 +234,18 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
     schedule. The members see X min-max scaled on its training rows and
     reconstruct it through a sigmoid, so no choice depends on whether X lies
     exactly in [0, 1] (``MinMaxScaler``'s 1.0000000000000002 builds the same
-    network as 1.0). A member scores a row by its squared error per feature,
-    divided by that feature's mean training error, averaged, plus half the
-    squared Mahalanobis distance of its code from the training codes per code
-    unit (a row far out along the directions the network reconstructs has
-    unusual codes, not a large error); the detector's score is minus the
-    mean over the members of the log of that score over its median on the
-    training rows.
+    network as 1.0). A member scores a row by three parts: the log of its
+    mean squared reconstruction error (rows unlike the normal ones are
+    reconstructed badly), and minus
+    the log-density of its code under one Gaussian and under a mixture of two
+    fitted to the training codes (a row far out along the directions the
+    network reconstructs, or between two clusters of normal rows, is
+    reconstructed well but has an unlikely code: the idea of Zong et al.'s
+    DAGMM, ICLR 2018). Each part is centred on its training median and
+    divided by its robust spread (1.4826 median absolute deviations); a
+    member's score is its standardised error plus half the mean of its two
+    standardised densities, and ``score_samples`` is minus the mean over the
+    members.
 
     On a suite of 17 tabular tasks (real minority classes of scikit-learn's
     datasets, planted local, global, dependency and clustered anomalies,
@@ -298,7 +339,8 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
                 autoencoder.set_params(random_state=draw_seed(random_state))
                 fitted.append(autoencoder.fit(Z))
             modules = [member.module_ for member in fitted]
-            statistics = _ensemble_statistics(modules, low, span, X)
+            statistics = _ensemble_statistics(modules, low, span, X,
+                                              draw_seed(random_state))
             self._ensemble_statistics = statistics
             self.estimators_ = fitted
             scores = apply_module(_scores, np.asarray(X, dtype=np.float64),
@@ -345,7 +387,8 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_samples,)
             With the default ensemble, minus the mean over its members of
-            log(error / the member's median training error); with a given
+            their standardised reconstruction errors and code densities (see
+            Notes; 0 is a typical training row); with a given
             ``autoencoder``, its own ``score_samples`` (minus the
             reconstruction loss, or the ELBO of a variational autoencoder).
             In X's float dtype.

@@ -125,6 +125,19 @@ def test_narrow_table_gets_narrow_codes_and_finds_planted_anomalies():
     assert roc_auc_score(is_anomaly, -detector.score_samples(X)) > 0.9
 
 
+def test_rows_between_clusters_of_normal_rows_are_outliers():
+    # Two clusters on one line through 9-dimensional space, and a few rows
+    # on the same line midway between them (synthetic): every row lies on
+    # the line the members reconstruct, so only the density of the codes
+    # tells the rows in the gap apart.
+    rng = np.random.RandomState(0)
+    along = np.r_[rng.normal(-3, 0.4, 200), rng.normal(3, 0.4, 200), rng.normal(0, 0.3, 12)]
+    is_anomaly = np.r_[np.zeros(400, bool), np.ones(12, bool)]
+    X = np.outer(along, rng.normal(size=9)) + 0.05 * rng.normal(size=(len(along), 9))
+    detector = AutoencoderOutlierDetector(random_state=0).fit(X)
+    assert roc_auc_score(is_anomaly, -detector.score_samples(X)) > 0.9
+
+
 def test_data_just_above_one_gets_the_same_network():
     X, _ = narrow_table_with_anomalies()
     nudged = X.copy()

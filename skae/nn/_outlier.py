@@ -7,12 +7,15 @@ from torch import nn
 class EnsembleScore(nn.Module):
     """Normality score of rows under an ensemble of fitted autoencoder modules.
 
-    Each member scales the rows to its training range, then scores a row by
-    its per-feature standardised squared reconstruction error plus
-    ``code_distance_weight`` times the code's Mahalanobis distance per code
-    unit (``raw``); the score is minus the mean over members of
-    ``log(raw / median)``, the member's median ``raw`` on its training rows.
-    The detector's ``score_samples`` and its ONNX graph both run this module.
+    Each member scales the rows to its training range and scores a row by its
+    parts (``parts_of_members``): the log of its mean squared reconstruction
+    error, then minus the log-density of its code under
+    each of the Gaussian mixtures fitted to its training codes. Each part is
+    centred on its training median and divided by its robust spread (1.4826
+    median absolute deviations); a member's score is its standardised error
+    plus the mean of its standardised code densities, and the module returns
+    minus the mean over the members. The detector's ``score_samples`` and its
+    ONNX graph both run this module.
 
     Parameters
     ----------
@@ -20,36 +23,37 @@ class EnsembleScore(nn.Module):
         Fitted autoencoder modules (``encode``, ``decode``), shared, not copied.
     low, span : torch.Tensor of shape (n_features,)
         The min-max scaling of the training rows: rows are ``(x - low) / span``.
-    error_scales : sequence of torch.Tensor of shape (n_features,)
-        Each member's per-feature squared-error scale.
-    code_means : sequence of torch.Tensor of shape (n_components,)
-        Each member's mean training code.
-    code_precisions : sequence of torch.Tensor of shape (n_components, n_components)
-        Each member's inverse code covariance.
-    medians : sequence of float or None
-        Each member's median ``raw`` score on the training rows; None (while
-        the statistics are being gathered) scores by ``raw`` alone.
-    code_distance_weight : float
-        Weight of the code distance beside the reconstruction error.
+    mixtures : sequence of sequences of (log_normalisers, means, precisions_cholesky)
+        Each member's code mixtures, the same number for every member; a
+        mixture is three tensors of shapes (n_mixture,),
+        (n_mixture, n_components) and (n_mixture, n_components, n_components).
+        ``precisions_cholesky`` is scikit-learn's
+        ``GaussianMixture.precisions_cholesky_``; a component's log normaliser
+        is the log of its weight plus the log-determinant of its precision's
+        Cholesky factor minus ``n_components / 2 * log(2 pi)``.
+    centres, spreads : torch.Tensor of shape (n_members, 1 + n_mixtures) or None
+        Each member's training median and robust spread of its two parts;
+        None (while they are being gathered) leaves the parts unstandardised.
+    density_weight : float, default=1.0
+        Weight of the mean standardised code density beside the error.
     """
 
-    def __init__(self, members, low, span, error_scales, code_means, code_precisions, medians,
-                 code_distance_weight):
+    def __init__(self, members, low, span, mixtures, centres=None, spreads=None,
+                 density_weight=1.0):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.register_buffer("low", low)
         self.register_buffer("span", span)
-        for i, (scale, mean, precision) in enumerate(
-            zip(error_scales, code_means, code_precisions)
-        ):
-            self.register_buffer(f"error_scale_{i}", scale)
-            self.register_buffer(f"code_mean_{i}", mean)
-            self.register_buffer(f"code_precision_{i}", precision)
-        self.register_buffer(
-            "medians",
-            None if medians is None else torch.tensor(list(medians), dtype=low.dtype),
-        )
-        self.code_distance_weight = code_distance_weight
+        self.n_mixtures = len(mixtures[0]) if len(mixtures) else 0
+        for i, member_mixtures in enumerate(mixtures):
+            for j, (log_normalisers, means, precisions_cholesky) in enumerate(member_mixtures):
+                self.register_buffer(f"mixture_log_normalisers_{i}_{j}", log_normalisers)
+                self.register_buffer(f"mixture_means_{i}_{j}", means)
+                self.register_buffer(f"mixture_precisions_cholesky_{i}_{j}",
+                                     precisions_cholesky)
+        self.register_buffer("centres", centres)
+        self.register_buffer("spreads", spreads)
+        self.density_weight = density_weight
 
     def scaled(self, x):
         """Rows in the members' training range."""
@@ -60,17 +64,34 @@ class EnsembleScore(nn.Module):
         codes = member.encode(z)
         return (member.decode(codes) - z).square(), codes
 
-    def raw(self, x):
-        """Each member's raw score of the rows: shape (n, n_members)."""
+    def code_log_density(self, i, j, codes):
+        """Log-density of codes under member ``i``'s mixture ``j``: shape (n,)."""
+        log_normalisers = getattr(self, f"mixture_log_normalisers_{i}_{j}")
+        means = getattr(self, f"mixture_means_{i}_{j}")
+        cholesky = getattr(self, f"mixture_precisions_cholesky_{i}_{j}")
+        # (n_mixture, n, k): each row whitened by each component.
+        whitened = torch.matmul(codes.unsqueeze(0) - means.unsqueeze(1), cholesky)
+        log_components = -0.5 * whitened.square().sum(dim=-1) + log_normalisers.unsqueeze(1)
+        # torch.logsumexp by hand: torch.onnx exports it with an If subgraph.
+        largest = log_components.max(dim=0).values
+        return largest + torch.log(torch.exp(log_components - largest).sum(dim=0))
+
+    def parts_of_members(self, x):
+        """Each member's parts, unstandardised: shape (n, n_members, 1 + n_mixtures)."""
         z = self.scaled(x)
-        scores = []
+        parts = []
         for i, member in enumerate(self.members):
             squared_errors, codes = self.parts(member, z)
-            error = (squared_errors / getattr(self, f"error_scale_{i}")).mean(dim=1)
-            centred = codes - getattr(self, f"code_mean_{i}")
-            distance = ((centred @ getattr(self, f"code_precision_{i}")) * centred).sum(dim=1)
-            scores.append(error + self.code_distance_weight * distance / codes.shape[1])
-        return torch.stack(scores, dim=1)
+            error = squared_errors.mean(dim=1)
+            parts.append(torch.stack(
+                [torch.log(error + 1e-12)]
+                + [-self.code_log_density(i, j, codes) for j in range(self.n_mixtures)],
+                dim=1))
+        return torch.stack(parts, dim=1)
 
     def forward(self, x):
-        return -torch.log(self.raw(x) / self.medians + 1e-12).mean(dim=1)
+        parts = self.parts_of_members(x)
+        if self.centres is not None:
+            parts = (parts - self.centres) / self.spreads
+        density = parts[:, :, 1:].mean(dim=2)
+        return -(parts[:, :, 0] + self.density_weight * density).mean(dim=1)
