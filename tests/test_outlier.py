@@ -84,8 +84,8 @@ def test_auto_contamination_is_three_robust_deviations_below_the_median(blobs):
 
 
 def test_auto_flags_few_rows_of_clean_data():
-    # Anomaly-free correlated Gaussian rows: the docstring quotes 0 to 2.5 %
-    # on clean data, so more than 4 % would contradict it.
+    # Anomaly-free correlated Gaussian rows: the docstring quotes 0.1 to
+    # 3.4 % on clean data, so more than 4 % would contradict it.
     rng = np.random.RandomState(0)
     X = rng.normal(size=(600, 9)) @ rng.normal(size=(9, 9))
     detector = AutoencoderOutlierDetector(random_state=0).fit(X)
