@@ -23,9 +23,10 @@ from .nn import EnsembleScore
 # contamination="auto": a training row is an outlier when its score lies more
 # than this many robust standard deviations (1.4826 median absolute
 # deviations, which equal one standard deviation for normal data) below the
-# training scores' median. The default scores are logarithms of error ratios,
-# roughly symmetric, so the rule reads as it would for a normal distribution;
-# the shares it flags on anomaly-free data are measured in the Notes.
+# training scores' median. The default scores are sums of standardised
+# logarithms of errors and densities, roughly symmetric, so the rule reads
+# about as it would for a normal distribution; the shares it flags on
+# anomaly-free data are measured in the Notes.
 _AUTO_DEVIATIONS = 3.0
 _MAD_TO_STD = 1.4826
 
@@ -50,13 +51,13 @@ _LEARNING_RATE = 5e-3
 # components lost 0.3 of ROC AUC against these two). A component needs at
 # least this many rows; a mixture is fitted on at most this many.
 _MIXTURE_SIZES = (1, 2)
+_MIN_ROWS_PER_MIXTURE = 50
+_MIXTURE_MAX_ROWS = 4096
+_MIXTURE_RIDGE = 1e-4
 # Half the weight of the error: on the MNIST subset's nines the error alone
 # ranks best (ROC AUC 0.99 against 0.98 at equal weights), and across the
 # suite's and scikit-learn's real tasks weights of 0.5 to 1 measured alike.
 _DENSITY_WEIGHT = 0.5
-_MIN_ROWS_PER_MIXTURE = 50
-_MIXTURE_MAX_ROWS = 4096
-_MIXTURE_RIDGE = 1e-4
 
 def _member_architecture(n_samples, n_features, width_factor):
     """(code width, hidden width, batch size, epochs) of one default member.

@@ -9,12 +9,12 @@ class EnsembleScore(nn.Module):
 
     Each member scales the rows to its training range and scores a row by its
     parts (``parts_of_members``): the log of its mean squared reconstruction
-    error, then minus the log-density of its code under
-    each of the Gaussian mixtures fitted to its training codes. Each part is
-    centred on its training median and divided by its robust spread (1.4826
-    median absolute deviations); a member's score is its standardised error
-    plus the mean of its standardised code densities, and the module returns
-    minus the mean over the members. The detector's ``score_samples`` and its
+    error, then minus the log-density of its code under each of the Gaussian
+    mixtures fitted to its training codes. Each part is centred on its
+    training median and divided by its robust spread (1.4826 median absolute
+    deviations); a member's score is its standardised error plus
+    ``density_weight`` times the mean of its standardised code densities, and
+    the module returns minus the mean over the members. The detector's ``score_samples`` and its
     ONNX graph both run this module.
 
     Parameters
@@ -32,7 +32,7 @@ class EnsembleScore(nn.Module):
         is the log of its weight plus the log-determinant of its precision's
         Cholesky factor minus ``n_components / 2 * log(2 pi)``.
     centres, spreads : torch.Tensor of shape (n_members, 1 + n_mixtures) or None
-        Each member's training median and robust spread of its two parts;
+        Each member's training median and robust spread of each of its parts;
         None (while they are being gathered) leaves the parts unstandardised.
     density_weight : float, default=1.0
         Weight of the mean standardised code density beside the error.
