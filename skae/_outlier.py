@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn import config_context
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
@@ -119,7 +120,9 @@ def _code_mixture(codes, n_mixture, random_state):
     n_mixture = int(np.clip(len(codes) // _MIN_ROWS_PER_MIXTURE, 1, n_mixture))
     mixture = GaussianMixture(n_mixture, covariance_type="full", reg_covar=_MIXTURE_RIDGE,
                               random_state=rng.randint(2**31 - 1))
-    with warnings.catch_warnings():
+    # The codes are host numpy arrays whatever the input's namespace, and
+    # the mixture's k-means start has no array API path.
+    with warnings.catch_warnings(), config_context(array_api_dispatch=False):
         # A mixture short of convergence still ranks rows by density.
         warnings.simplefilter("ignore", ConvergenceWarning)
         mixture.fit((codes - centre) / scale)
