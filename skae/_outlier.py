@@ -1,8 +1,7 @@
 """AutoencoderOutlierDetector: reconstruction error in scikit-learn's outlier-detector API."""
 
-from numbers import Real
-
 import warnings
+from numbers import Real
 
 import numpy as np
 import torch
@@ -59,6 +58,7 @@ _MIXTURE_RIDGE = 1e-4
 # ranks best (ROC AUC 0.99 against 0.98 at equal weights), and across the
 # suite's and scikit-learn's real tasks weights of 0.5 to 1 measured alike.
 _DENSITY_WEIGHT = 0.5
+
 
 def _member_architecture(n_samples, n_features, width_factor):
     """(code width, hidden width, batch size, epochs) of one default member.
@@ -240,12 +240,11 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
     exactly in [0, 1] (``MinMaxScaler``'s 1.0000000000000002 builds the same
     network as 1.0). A member scores a row by three parts: the log of its
     mean squared reconstruction error (rows unlike the normal ones are
-    reconstructed badly), and minus
-    the log-density of its code under one Gaussian and under a mixture of two
-    fitted to the training codes (a row far out along the directions the
-    network reconstructs, or between two clusters of normal rows, is
-    reconstructed well but has an unlikely code: the idea of Zong et al.'s
-    DAGMM, ICLR 2018). Each part is centred on its training median and
+    reconstructed badly), and minus the log-density of its code under one
+    Gaussian and under a mixture of two fitted to the training codes (a row
+    far out along the directions the network reconstructs, or between two
+    clusters of normal rows, is reconstructed well but has an unlikely code:
+    the idea of Zong et al.'s DAGMM, ICLR 2018). Each part is centred on its training median and
     divided by its robust spread (1.4826 median absolute deviations); a
     member's score is its standardised error plus half the mean of its two
     standardised densities, and ``score_samples`` is minus the mean over the

@@ -14,8 +14,8 @@ class EnsembleScore(nn.Module):
     training median and divided by its robust spread (1.4826 median absolute
     deviations); a member's score is its standardised error plus
     ``density_weight`` times the mean of its standardised code densities, and
-    the module returns minus the mean over the members. The detector's ``score_samples`` and its
-    ONNX graph both run this module.
+    the module returns minus the mean over the members. The detector's
+    ``score_samples`` and its ONNX graph both run this module.
 
     Parameters
     ----------
