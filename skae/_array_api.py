@@ -16,7 +16,6 @@ Without dispatch nothing changes: inputs are converted by NumPy as before.
 
 import contextvars
 import functools
-import importlib
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +39,7 @@ __all__ = [
     "fit_namespace",
     "follows_input_namespace",
     "in_fit_namespace",
+    "is_known_namespace",
     "to_fit_namespace",
     # The families' side: torch rows taken as they are.
     "dispatched_tensor",
@@ -143,16 +143,52 @@ def in_fit_namespace(attributes, namespace):
     return moved
 
 
+def _torch_namespace():
+    xp, _ = array_namespace_and_device(torch.empty(0))
+    return xp
+
+
+def _array_api_strict_namespace():
+    import array_api_strict
+
+    xp, _ = array_namespace_and_device(array_api_strict.asarray([0.0]))
+    return xp
+
+
+# The array libraries a fitted estimator may name in its record, each found
+# by code written here, never by importing the recorded name: a record read
+# from a model file is data, and a name in it must not choose a module to
+# import. Torch's namespace goes by the name of the compatibility layer that
+# wraps it, vendored by scikit-learn or installed on its own.
+_KNOWN_NAMESPACES = {
+    "sklearn.externals.array_api_compat.torch": _torch_namespace,
+    "array_api_compat.torch": _torch_namespace,
+    "torch": _torch_namespace,
+    "array_api_strict": _array_api_strict_namespace,
+}
+
+
+def is_known_namespace(name):
+    """Whether ``name`` is one of the array libraries a fit's record may name."""
+    return isinstance(name, str) and name in _KNOWN_NAMESPACES
+
+
 def to_fit_namespace(value, record):
     """A NumPy result an estimator made without input rows (samples), in its fit's namespace.
 
-    ``record`` is the estimator's ``_fit_namespace``; the namespace is
-    imported by its name and the device found among those the namespace
-    lists (the array API's ``__array_namespace_info__().devices()``).
+    ``record`` is the estimator's ``_fit_namespace``; the namespace is one of
+    the known array libraries, found by skae's own code (a record naming any
+    other raises), and the device is found among those the namespace lists
+    (the array API's ``__array_namespace_info__().devices()``).
     """
     if record is None or not _dispatching():
         return value
-    xp = importlib.import_module(record.name)
+    if not is_known_namespace(record.name):
+        raise ValueError(
+            f"the fit's array namespace {record.name!r} is none that skae knows "
+            f"({', '.join(sorted(_KNOWN_NAMESPACES))})."
+        )
+    xp = _KNOWN_NAMESPACES[record.name]()
     if record.name.rsplit(".", 1)[-1] == "torch":
         devices = [torch.device(record.device)]
     else:

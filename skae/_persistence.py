@@ -21,10 +21,13 @@ optimizer state. Nothing is unpickled and no module is imported by name.
 
 import collections
 import contextlib
+import copy
 import importlib.metadata
 import inspect
 import json
+import math
 import os
+import re
 import tempfile
 import zipfile
 import zlib
@@ -36,7 +39,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.history import History
 
-from ._array_api import FitNamespace
+from ._array_api import FitNamespace, is_known_namespace
 from ._engine._net import AutoencoderNet
 from ._engine._spec import TrainingSpec
 from ._engine._training import TorchEstimatorMixin, make_net
@@ -65,6 +68,26 @@ _PLAIN = (type(None), bool, int, float, str)
 # The JSON of a model is parameters, attributes and history, never weights:
 # a larger member is no skae file (and would inflate without bound).
 _MAX_METADATA_BYTES = 256 * 2**20
+# Limits that keep a load's memory proportional to the file's size, each
+# several times what any file save writes needs (measured on every family:
+# metadata deflates 9 to 17 times, holds one bracket or brace per 26 bytes,
+# nests 36 deep). A deflated member may grow this many times...
+_MAX_METADATA_RATIO = 64
+# ...its JSON may hold one container ([ or {) per this many bytes, so that
+# parsing costs a bounded multiple of the text (an empty list is 56 bytes
+# of Python objects for 2 bytes of JSON)...
+_MIN_BYTES_PER_CONTAINER = 8
+# ...and nest this deep, so that reading the tree recurses a bounded depth.
+_MAX_DEPTH = 120
+# Arrays of strings are written as JSON items; their memory is bounded by
+# this many bytes per character of the items' text.
+_MAX_TEXT_ARRAY_BYTES_PER_CHAR = 64
+
+# The dtypes save writes, as numpy spells them: numeric and bool arrays and
+# scalars, and strings or objects as arrays of plain items. No void,
+# structured or subarray dtype, whose items a file could size at will.
+_NUMERIC_DTYPE = re.compile(r"[<>|=]?(b1|[iu][1248]|f[248])\Z")
+_TEXT_DTYPE = re.compile(r"[<>|=]?([US]\d{1,6}|O)\Z")
 
 # What malformed JSON raises from the reader's own checks and conversions
 # (a list as a dict key, a nonsense dtype, a value of the wrong type, nesting
@@ -134,7 +157,8 @@ def _refuse(value, where, reason=None):
         "skae.save writes plain values, arrays, tensors, torch modules, skae "
         "estimators and classes or functions defined at a module's top level"
     )
-    raise TypeError(f"{where} holds {type(value).__name__} {value!r:.80}, which "
+    shown = " ".join(repr(value).split())
+    raise TypeError(f"{where} holds {type(value).__name__} {shown:.80}, which "
                     f"skae.save cannot write: {hint}. Save the model with pickle or "
                     "joblib instead, for files you trust.")
 
@@ -145,6 +169,7 @@ class _Writer:
     def __init__(self):
         self.tensors = {}
         self.memo = {}  # id(obj) -> (node id, obj); obj kept alive while writing
+        self.materialised = {}  # id(lazy network) -> (network, its fitted copy)
         self.names = {obj: name for name, obj in _allowed().items()}
 
     def _remember(self, value):
@@ -155,6 +180,8 @@ class _Writer:
     def write(self, value, where):
         if type(value) in _PLAIN:
             return value
+        if isinstance(value, torch.nn.Module) and _holds_lazy_tensors(value):
+            value = self._materialised(value, where)
         if id(value) in self.memo:
             return {"__kind__": "ref", "id": self.memo[id(value)][0]}
         if isinstance(value, torch.Tensor):
@@ -252,7 +279,12 @@ class _Writer:
         return node
 
     def _object(self, obj, where):
-        state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
+        if isinstance(obj, torch.nn.Module):
+            _check_module_writable(obj, where)
+        try:
+            state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
+        except Exception as error:  # an object that refuses to be serialised, in its words
+            _refuse(obj, where, f"{type(error).__name__}: {error}")
         if not isinstance(state, dict):
             _refuse(obj, where, "its state is not a dict of attributes")
         node_id = self._remember(obj)
@@ -260,7 +292,39 @@ class _Writer:
                 "class": self._name(type(obj), where),
                 "state": self.write(dict(state), f"{where}.{type(obj).__name__}")}
 
+    def _materialised(self, module, where):
+        if id(module) not in self.materialised:
+            _refuse(module, where, "its lazy layers are not initialised yet; fit the "
+                    "estimator, or give the layers their input sizes, before saving it")
+        return self.materialised[id(module)][1]
+
+    def _find_fitted_copies(self, estimator):
+        """Each network parameter with lazy layers, and the fitted copy the estimator's net holds.
+
+        A lazy layer learns its shape at its first forward pass, which the fit
+        runs on its own copy of the network: a copy of that one, a separate
+        object, is written in its place wherever the network appears (a refit
+        re-draws the weights under the seed all the same). The user's network
+        itself is never changed. The copy is the fitted module's submodule of
+        the parameter's name, or else its one submodule of the same structure.
+        """
+        fitted = getattr(estimator, "module_", None)
+        if not isinstance(fitted, torch.nn.Module):
+            return
+        for name, value in estimator.get_params(deep=False).items():
+            if not (isinstance(value, torch.nn.Module) and _holds_lazy_tensors(value)):
+                continue
+            wanted = _structure(value)
+            named = getattr(fitted, name, None)
+            candidates = ([named] if isinstance(named, torch.nn.Module)
+                          and _structure(named) == wanted else
+                          [sub for sub in fitted.modules() if _structure(sub) == wanted])
+            candidates = [sub for sub in candidates if not _holds_lazy_tensors(sub)]
+            if len(candidates) == 1:
+                self.materialised[id(value)] = (value, copy.deepcopy(candidates[0]))
+
     def _estimator(self, estimator, where):
+        self._find_fitted_copies(estimator)
         node_id = self._remember(estimator)
         params = estimator.get_params(deep=False)
         state = {k: v for k, v in vars(estimator).items() if k not in params}
@@ -288,6 +352,27 @@ class _Writer:
             "optimizer_state": self.write(net.optimizer_.state_dict(), f"{where}.optimizer_"),
             "history": self.write(net.history_, f"{where}.history_"),
         }
+
+
+def _check_module_writable(module, where):
+    if torch.nn.utils.parametrize.is_parametrized(module):
+        _refuse(module, where, "a parametrized module (torch.nn.utils.parametrize, such as "
+                "weight_norm or spectral_norm) is rebuilt only by code; remove its "
+                "parametrizations (torch.nn.utils.parametrize.remove_parametrizations) first")
+    if _holds_lazy_tensors(module, recurse=False):
+        _refuse(module, where, "its lazy layers are not initialised yet; fit the estimator, "
+                "or give the layers their input sizes, before saving it")
+
+
+def _holds_lazy_tensors(module, recurse=True):
+    tensors = [*module.parameters(recurse=recurse), *module.buffers(recurse=recurse)]
+    return any(torch.nn.parameter.is_lazy(tensor) for tensor in tensors)
+
+
+def _structure(module):
+    """Names and classes of a module's tree, a lazy layer standing for the layer it becomes."""
+    return tuple((name, getattr(type(sub), "cls_to_become", None) or type(sub))
+                 for name, sub in module.named_modules())
 
 
 def _prefixed(settings, prefix):
@@ -412,6 +497,58 @@ class _BadFile(ValueError):
     """A file that is not a readable skae model file (raised as ValueError)."""
 
 
+
+
+def _check_tree(root):
+    """Every node well formed; returns the class names and the declared tensors.
+
+    The schema is closed: a node is a plain JSON value, a list, or a dict of
+    one of the kinds save writes, with the fields of its kind, each of the
+    type save writes; dtypes from a fixed list; array namespaces from a
+    fixed list; nesting at most ``_MAX_DEPTH`` deep. Nothing is built here.
+    """
+    names, tensors, ids = set(), {}, []
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise _BadFile(f"it nests deeper than the limit of {_MAX_DEPTH} levels")
+        if type(node) in _PLAIN:
+            continue
+        if isinstance(node, list):
+            stack.extend((item, depth + 1) for item in reversed(node))
+            continue
+        if not isinstance(node, dict) or node.get("__kind__") not in _KINDS:
+            raise _BadFile(f"it holds a node of no known kind: {str(node):.80}")
+        kind = node["__kind__"]
+        fields = {"__kind__", *_KINDS[kind]}
+        if kind == "ndarray":
+            # Numbers sit in the tensors member under a key, anything else in items.
+            fields |= {"key"} if "key" in node else {"items"}
+        if set(node) != fields:
+            missing, extra = sorted(fields - set(node)), sorted(set(node) - fields)
+            raise _BadFile(f"a {kind!r} node lacks {missing} or has fields {extra} "
+                           "that skae.save does not write")
+        _check_node(kind, node)
+        if "id" in node and kind != "ref":
+            ids.append(node["id"])
+        if kind in ("type", "object", "estimator"):
+            names.add(node["name" if kind == "type" else "class"])
+        if "key" in node:
+            if node["key"] in tensors:
+                raise _BadFile(f"tensor {node['key']!r} is declared twice")
+            tensors[node["key"]] = node
+        # Children: every value that is a list or a node.
+        stack.extend((v, depth + 1) for k, v in node.items() if isinstance(v, (list, dict)))
+    # Whether a reference points back to a node read before it is checked
+    # as it is read.
+    if len(set(ids)) != len(ids):
+        raise _BadFile("two nodes share an id")
+    return names, tensors
+
+
+# Each node kind's fields besides "__kind__"; an "ndarray" node has "key"
+# (numbers, in the tensors member) or "items" (strings and other plain values).
 _KINDS = {
     "ref": ("id",), "tensor": ("id", "key", "dtype", "shape", "parameter", "requires_grad"),
     "ndarray": ("id", "dtype", "shape"), "scalar": ("dtype", "value"),
@@ -422,55 +559,67 @@ _KINDS = {
     "net": ("id", "module", "criterion", "criterion_params", "optimizer",
             "optimizer_params", "device", "settings", "optimizer_state", "history"),
 }
+_STRING_FIELDS = {"key", "name", "class", "str", "device", "dtype"}
+_BOOL_FIELDS = {"parameter", "requires_grad", "ordered", "frozen"}
+_LIST_FIELDS = {"items", "rows", "shape"}
 
 
-def _check_tree(root):
-    """Every node well formed; returns the class names and the declared tensors."""
-    names, tensors, ids = set(), {}, []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if type(node) in _PLAIN:
-            continue
-        if isinstance(node, list):
-            stack.extend(reversed(node))
-            continue
-        if not isinstance(node, dict) or node.get("__kind__") not in _KINDS:
-            raise _BadFile(f"it holds a node of no known kind: {str(node):.80}")
-        kind = node["__kind__"]
-        missing = [k for k in _KINDS[kind] if k not in node]
-        if missing:
-            raise _BadFile(f"a {kind!r} node lacks {missing}")
-        if "id" in node:
-            if not isinstance(node["id"], int):
-                raise _BadFile("a node id is not an integer")
-            if kind != "ref":
-                ids.append(node["id"])
-        if kind in ("type", "object", "estimator"):
-            name = node["name" if kind == "type" else "class"]
-            if not isinstance(name, str):
-                raise _BadFile(f"a {kind!r} node names no class")
-            names.add(name)
-        if kind == "net":
-            for part in ("criterion", "optimizer"):
-                if not (isinstance(node[part], dict) and node[part].get("__kind__") == "type"):
-                    raise _BadFile(f"the net's {part} is not a class")
-        if kind == "tensor" or (kind == "ndarray" and "key" in node):
-            key, shape = node["key"], node["shape"]
-            if (not isinstance(key, str) or key in tensors or not isinstance(shape, list)
-                    or not all(isinstance(s, int) and s >= 0 for s in shape)):
-                raise _BadFile(f"tensor {key!r} is declared twice or with a bad shape")
-            tensors[key] = node
-        if kind == "ndarray" and "key" not in node:
-            if not isinstance(node.get("items"), list) or not isinstance(node["shape"], list):
-                raise _BadFile("an array node has neither tensor nor items")
-        # Children: every value that is a list or a node.
-        stack.extend(v for k, v in node.items() if isinstance(v, (list, dict)))
-    # Whether a reference points back to a node read before it is checked
-    # as it is read.
-    if len(set(ids)) != len(ids):
-        raise _BadFile("two nodes share an id")
-    return names, tensors
+def _check_node(kind, node):
+    """The fields of one node have the types save writes; dtypes and names from fixed lists."""
+    for field, value in node.items():
+        if field == "id" and type(value) is not int:
+            raise _BadFile(f"a {kind!r} node's id is not an integer")
+        if field in _STRING_FIELDS and type(value) is not str:
+            raise _BadFile(f"a {kind!r} node's {field} is not a string")
+        if field in _BOOL_FIELDS and type(value) is not bool:
+            raise _BadFile(f"a {kind!r} node's {field} is not true or false")
+        if field in _LIST_FIELDS and type(value) is not list:
+            raise _BadFile(f"a {kind!r} node's {field} is not a list")
+    if kind == "dict" and not all(type(pair) is list and len(pair) == 2 for pair in node["items"]):
+        raise _BadFile("a dict node's items are not key-value pairs")
+    if kind in ("tensor", "ndarray"):
+        if not all(type(size) is int and size >= 0 for size in node["shape"]):
+            raise _BadFile(f"an array's shape is not a list of sizes: {node['shape']!r:.80}")
+    if kind == "ndarray":
+        _check_ndarray(node)
+    elif kind == "scalar":
+        if type(node["dtype"]) is not str or not _NUMERIC_DTYPE.match(node["dtype"]) \
+                or type(node["value"]) not in (bool, int, float):
+            raise _BadFile(f"a scalar is not a number of a numeric dtype: {node!r:.80}")
+    elif kind == "np_dtype":
+        if not (_NUMERIC_DTYPE.match(node["str"]) or _TEXT_DTYPE.match(node["str"])):
+            raise _BadFile(f"{node['str']!r:.40} is not a dtype skae.save writes")
+    elif kind == "net":
+        for part in ("criterion", "optimizer"):
+            if not (isinstance(node[part], dict) and node[part].get("__kind__") == "type"):
+                raise _BadFile(f"the net's {part} is not a class")
+    elif kind == "fit_namespace":
+        if not is_known_namespace(node["name"]):
+            raise _BadFile(f"it names the array namespace {node['name']!r:.80}, none that "
+                           "skae knows (numpy's, torch's, array_api_strict)")
+        if len(node["device"]) > 200:
+            raise _BadFile("its array namespace's device is no device name")
+
+
+def _check_ndarray(node):
+    dtype = node["dtype"]
+    if "key" in node:
+        if not _NUMERIC_DTYPE.match(dtype):
+            raise _BadFile(f"an array of numbers has dtype {dtype!r:.40}, not one skae.save "
+                           "writes (bool, integers, floats)")
+        return
+    if not _TEXT_DTYPE.match(dtype):
+        raise _BadFile(f"an array of items has dtype {dtype!r:.40}, not one skae.save writes "
+                       "(strings or objects)")
+    items = node["items"]
+    if not all(type(item) in _PLAIN for item in items):
+        raise _BadFile("an array holds items that are not plain values")
+    if math.prod(node["shape"]) != len(items):
+        raise _BadFile(f"an array of shape {tuple(node['shape'])} holds {len(items)} items")
+    characters = sum(len(str(item)) + 2 for item in items) + 8
+    if len(items) * np.dtype(dtype).itemsize > _MAX_TEXT_ARRAY_BYTES_PER_CHAR * characters:
+        raise _BadFile(f"an array of {len(items)} items declares dtype {dtype}, far wider "
+                       "than its items")
 
 
 def _check_tensors(declared, tensors):
@@ -592,6 +741,7 @@ class _Reader:
         state = self.read(node["state"])
         if not isinstance(state, dict):
             raise _BadFile(f"the state of a {node['class']} is not a dict")
+        _check_state_keys(cls, state, f"a {node['class']}")
         if issubclass(cls, torch.nn.Module):
             _check_module_state(node["class"], state)
         # As pickle restores an object, from its attributes alone.
@@ -623,6 +773,7 @@ class _Reader:
             self.owners.pop()
         if not isinstance(state, dict):
             raise _BadFile(f"the state of a {node['class']} is not a dict")
+        _check_state_keys(cls, state, f"a {node['class']}", params=params)
         vars(estimator).update(_on_load_device(state))
         return estimator
 
@@ -664,6 +815,29 @@ class _Reader:
         return self._remember(node, net)
 
 
+def _check_state_keys(cls, state, what, params=()):
+    """A file sets data, never behaviour: no key may shadow what the class defines.
+
+    A key that names a method, property, class or any other attribute of the
+    class would replace it on the instance; only a class-level default of a
+    plain value (a number, a string, None) may be overridden by a plain
+    value, as instances do. An estimator's parameters come from its
+    parameters, not its state.
+    """
+    for key, value in state.items():
+        if type(key) is not str:
+            raise _BadFile(f"the state of {what} has a key that is not a name: {key!r:.40}")
+        if key in params:
+            raise _BadFile(f"the state of {what} sets its parameter {key!r}")
+        try:
+            default = inspect.getattr_static(cls, key)
+        except AttributeError:
+            continue
+        if not (type(default) in _PLAIN and type(value) in _PLAIN):
+            raise _BadFile(f"the state of {what} sets {key!r:.40}, which the class defines "
+                           f"({type(default).__name__}): a file may not replace it")
+
+
 def _check_module_state(name, state):
     """A module's attributes hold its parameter, buffer and submodule tables."""
     tables = {"_parameters": torch.nn.Parameter, "_buffers": torch.Tensor,
@@ -675,6 +849,12 @@ def _check_module_state(name, state):
             raise _BadFile(f"the {name} module's {table} are missing or not {kind.__name__}s")
     if not isinstance(state.get("training"), bool):
         raise _BadFile(f"the {name} module's training flag is missing")
+    # Hooks are called with the module's inputs: only functions the caller
+    # trusted by name may be there, never a class (calling one builds it).
+    for table, hooks in state.items():
+        if table.endswith("hooks") and isinstance(hooks, dict) and not all(
+                inspect.isfunction(hook) for hook in hooks.values()):
+            raise _BadFile(f"the {name} module's {table} hold something other than functions")
 
 
 def _on_load_device(state):
@@ -730,23 +910,59 @@ def _load_device(name):
 
 
 def _read_archive(file):
+    """The JSON tree and the tensors' bytes, every size checked before anything inflates."""
     try:
         with zipfile.ZipFile(file) as archive:
-            names = sorted(archive.namelist())
+            infos = archive.infolist()
+            names = sorted(info.filename for info in infos)
             if names != sorted([_METADATA, _TENSORS]):
-                raise _BadFile(f"it holds {names}, not {_METADATA} and {_TENSORS}")
-            if archive.getinfo(_METADATA).file_size > _MAX_METADATA_BYTES:
-                raise _BadFile(f"its {_METADATA} is larger than {_MAX_METADATA_BYTES:,} bytes")
-            text = archive.read(_METADATA)
-            tensor_bytes = archive.read(_TENSORS)
-    except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+                raise _BadFile(f"it holds {names[:5]}, not {_METADATA} and {_TENSORS}")
+            text = _read_member(archive, archive.getinfo(_METADATA))
+            tensor_bytes = _read_member(archive, archive.getinfo(_TENSORS))
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, OSError) as error:
         raise _BadFile(f"it is not a zip archive, or it is truncated or corrupt ({error})") \
             from error
+    _check_json_size(text)
     try:
         metadata = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise _BadFile(f"its {_METADATA} is not valid JSON ({error})") from error
     return metadata, tensor_bytes
+
+
+def _read_member(archive, info):
+    """A member's bytes, no more than its checked, declared size."""
+    if info.filename == _TENSORS:
+        # save stores the weights as they are: a compressed member could
+        # inflate far beyond the file's size before safetensors saw it.
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+            raise _BadFile(f"its {_TENSORS} is compressed; skae.save stores it uncompressed")
+    else:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _BadFile(f"its {_METADATA} is compressed by a method skae.save does not use")
+        if info.file_size > _MAX_METADATA_BYTES:
+            raise _BadFile(f"its {_METADATA} is larger than the limit of "
+                           f"{_MAX_METADATA_BYTES:,} bytes")
+        if info.file_size > _MAX_METADATA_RATIO * info.compress_size + 1024:
+            raise _BadFile(f"its {_METADATA} inflates {info.file_size:,} bytes from "
+                           f"{info.compress_size:,}, more than the limit of "
+                           f"{_MAX_METADATA_RATIO} times")
+    with archive.open(info) as member:
+        # zipfile stops at the declared size and checks the CRC at its end.
+        data = member.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise _BadFile(f"its {info.filename} is not the size its header declares")
+    return data
+
+
+def _check_json_size(text):
+    """Refuse JSON whose parsed objects would outgrow its text by more than a fixed factor."""
+    containers = text.count(b"[") + text.count(b"{")
+    if containers * _MIN_BYTES_PER_CONTAINER > len(text) + 64:
+        raise _BadFile(
+            f"its {_METADATA} holds {containers:,} lists or objects in {len(text):,} bytes, "
+            f"more than the limit of one per {_MIN_BYTES_PER_CONTAINER} bytes"
+        )
 
 
 def _check_version(metadata):

@@ -479,18 +479,18 @@ def _state_items(metadata):
 
 
 @pytest.mark.parametrize("node, error", [
-    ([[1, 2], 3], "unhashable"),
-    (["_x", {"__kind__": "np_dtype", "str": "nonsense"}], "not understood"),
-    (["_x", {"__kind__": "tuple", "items": 5}], "not iterable"),
-    (["_x", {"__kind__": "scalar", "dtype": "<f8", "value": "abc"}], "could not convert"),
+    ([[1, 2], 3], "malformed.*unhashable"),
+    (["_x", {"__kind__": "np_dtype", "str": "nonsense"}], "not a dtype skae.save writes"),
+    (["_x", {"__kind__": "tuple", "items": 5}], "items is not a list"),
+    (["_x", {"__kind__": "scalar", "dtype": "<f8", "value": "abc"}], "not a number"),
     (["_x", {"__kind__": "ndarray", "id": 9999, "dtype": "<U3", "shape": [5], "items": ["a"]}],
-     "reshape"),
-    (["_x", {"__kind__": "history", "rows": 5}], "not iterable"),
+     "holds 1 items"),
+    (["_x", {"__kind__": "history", "rows": 5}], "rows is not a list"),
 ], ids=["list-key", "dtype", "tuple", "scalar", "array", "history"])
 def test_a_malformed_node_is_a_bad_file_not_an_untrusted_class(node, error, saved):
     metadata, tensors = saved
     _state_items(metadata).append(node)
-    with pytest.raises(ValueError, match=f"malformed.*{error}"):
+    with pytest.raises(ValueError, match=error):
         skae.load(archive_of(metadata, tensors))
 
 
@@ -503,7 +503,7 @@ def test_json_nested_past_any_recursion_limit_is_a_bad_file(saved):
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("metadata.json", text)
         archive.writestr("tensors.safetensors", safetensors.torch.save(tensors))
-    with pytest.raises(ValueError, match="not valid JSON|malformed"):
+    with pytest.raises(ValueError, match="not valid JSON|malformed|limit"):
         skae.load(io.BytesIO(buffer.getvalue()))
 
 
