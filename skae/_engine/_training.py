@@ -98,6 +98,7 @@ class _NetState:
         del net.history[self.n_epochs :]
         net.module_.load_state_dict(self.module)
         net.optimizer_.load_state_dict(self.optimizer)
+        weights_changed(net.module_)
 
 
 def restore_on_failure(fit_method):
@@ -350,6 +351,7 @@ class TorchEstimatorMixin(ArrayAPIMixin):
                 warnings.warn(message, TrainingInterruptedWarning, stacklevel=5)
                 raise TrainingInterrupted(message, self) from interrupt
             finally:
+                weights_changed(net.module_)
                 drop_training_references(net)
                 close_progress_bars(net)
         self._set_fitted_state(net, X, spec, architecture, resume=resume)
@@ -749,42 +751,69 @@ def _read_only_tensor(array):
 
 
 class _Float64Copies:
-    """Float64 twins of fitted modules, refreshed from the weights at every use.
+    """Float64 twins of fitted modules, rebuilt only when the weights change.
 
-    A float64 forward pass needs float64 weights. The twin's structure is
-    built once per module; its values are copied from the module's current
-    parameters and buffers each time it is handed out, so it never serves
-    weights older than the module's (after ``partial_fit``, a warm start or
-    a failed fit whose weights were put back). The copy is one pass over the
-    weights, small beside a forward pass over a chunk of rows.
+    A float64 forward pass needs float64 weights. A twin is kept while its
+    module's weights are unchanged, keyed on the identity, storage and
+    version counter of every parameter and buffer and on the module's
+    training generation: an optimizer step, ``load_state_dict``, an
+    assignment to ``.data`` or a replaced parameter each change the key, and
+    every training run the engine completes (a ``fit``, ``partial_fit``, warm
+    start, or a failed fit whose weights were put back) advances the
+    generation, which covers steps a captured CUDA graph replays outside the
+    version counters. The next float64 pass then builds a new twin. A twin is
+    never changed once built, so a pass that holds one while another thread
+    builds the next computes with the weights of the moment it began; the
+    lock guards the table only, never a pass (a module's forward may run a
+    float64 pass of its own).
     """
 
     def __init__(self):
         self._twins = weakref.WeakKeyDictionary()
+        self._generations = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def view(self, module):
+    def twin(self, module):
+        key = self._key(module)
         with self._lock:
-            state = module.state_dict()
-            twin = self._twins.get(module)
-            if twin is None or twin[0] != _layout(state):
-                with torch.no_grad():
-                    twin = (_layout(state), copy.deepcopy(module).to(torch.float64).eval())
-                self._twins[module] = twin
-            else:
-                with torch.no_grad():
-                    twin[1].load_state_dict(state)
-            yield twin[1]
+            entry = self._twins.get(module)
+        if key is not None and entry is not None and entry[0] == key:
+            return entry[1]
+        with torch.no_grad():
+            twin = copy.deepcopy(module).to(torch.float64).eval()
+        with self._lock:
+            self._twins[module] = (key, twin)
+        return twin
 
+    def weights_changed(self, module):
+        with self._lock:
+            self._generations[module] = self._generations.get(module, 0) + 1
 
-def _layout(state):
-    return tuple((name, tuple(t.shape), t.dtype, t.device) for name, t in state.items())
+    def _key(self, module):
+        """What identifies the module's current weights; None where it cannot be told."""
+        with self._lock:
+            generation = self._generations.get(module, 0)
+        try:
+            tensors = tuple(
+                (id(tensor), tensor._version, tensor.data_ptr(), tensor.dtype, tensor.device,
+                 tuple(tensor.shape))
+                for tensor in itertools.chain(module.parameters(), module.buffers())
+            )
+        except RuntimeError:
+            # An inference tensor keeps no version counter: such a module's
+            # twin is built afresh at every pass.
+            return None
+        return generation, tensors
 
 
 _FLOAT64 = _Float64Copies()
 
 
+def weights_changed(module):
+    """Mark that a training run changed ``module``'s weights (its float64 twin is rebuilt)."""
+    _FLOAT64.weights_changed(module)
+
+
 def float64_view(module):
     """A context giving a float64 twin of ``module`` that holds its current weights."""
-    return _FLOAT64.view(module)
+    return contextlib.nullcontext(_FLOAT64.twin(module))
