@@ -9,7 +9,7 @@ from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._array_api import dispatched_tensor, validate_tensor_rows
+from ._array_api import dispatched_tensor, follows_input_namespace, validate_tensor_rows
 from ._engine._chunks import is_memory_mapped
 from ._compat import Interval, _fit_context
 from ._engine._rows import dense_block
@@ -349,3 +349,47 @@ class BaseAutoencoder(
             the mean ELBO per input feature).
         """
         return float(self.score_samples(X).mean())
+
+    @follows_input_namespace
+    def explain(self, X):
+        """Each feature's reconstruction loss: minus :meth:`score_samples`, split by feature.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to explain, with the features seen in :meth:`fit`.
+
+        Returns
+        -------
+        contributions : ndarray or DataFrame of shape (n_samples, n_features)
+            Feature f's loss term (its squared error, or its cross-entropy
+            for ``loss="bce"``) divided by n_features, so that each row sums
+            to ``-score_samples(X)`` up to rounding; larger means worse
+            reconstructed. A term of the score that no one feature carries
+            (a variational autoencoder's KL divergence) is spread evenly. In
+            X's float dtype; a pandas DataFrame with the fit's column names
+            (and X's index, when X is a DataFrame) when fitted on a
+            DataFrame.
+        """
+        check_is_fitted(self)
+        rows = self._validate_X(X, reset=False, ensure_all_finite=self._scans_input_on_host())
+
+        def contributions(module, x):
+            target = x.flatten(1)
+            n_features = target.shape[1]
+            reconstruction = module(x).reconstruction.reshape(target.shape)
+            # The loss's own definition, one value per feature.
+            per_feature = reconstruction_error(
+                reconstruction.reshape(-1, 1), target.reshape(-1, 1), self._reconstruction_loss()
+            ).reshape(target.shape) / n_features
+            rest = -self._sample_scores(module, x) - per_feature.sum(dim=1)
+            return per_feature + rest.unsqueeze(1) / n_features
+
+        result = self._apply(contributions, rows)
+        names = getattr(self, "feature_names_in_", None)
+        if names is None or isinstance(result, torch.Tensor):
+            return result
+        import pandas as pd  # installed: the fit saw a DataFrame
+
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(result, columns=list(names), index=index)

@@ -9,10 +9,10 @@ from sklearn import config_context
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._array_api import ArrayAPIMixin, fit_namespace, in_fit_namespace
+from ._array_api import ArrayAPIMixin, fit_namespace, follows_input_namespace, in_fit_namespace
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions, _fit_context
 from ._dense import Autoencoder
@@ -58,6 +58,9 @@ _MIXTURE_RIDGE = 1e-4
 # ranks best (ROC AUC 0.99 against 0.98 at equal weights), and across the
 # suite's and scikit-learn's real tasks weights of 0.5 to 1 measured alike.
 _DENSITY_WEIGHT = 0.5
+# The fewest training rows fit takes: a threshold needs a spread of scores,
+# a code density more than one code.
+_MIN_TRAINING_ROWS = 2
 
 
 def _member_architecture(n_samples, n_features, width_factor):
@@ -157,6 +160,51 @@ def _ensemble_statistics(members, low, span, X, random_state):
     return low, span, mixtures, centres, spreads
 
 
+# Rows per chunk while the training rows' per-feature errors are summed:
+# the errors of a chunk, not of all rows, are held at once.
+_BASELINE_CHUNK_ROWS = 1024
+
+
+def _feature_baselines(module, X64):
+    """Each member's typical squared error of each feature: shape (n_members, n_features).
+
+    The mean over the training rows X64, scaled per member so that
+    ``log(mean + 1e-12)`` is the member's training median of the log error
+    (its centre), which ``EnsembleScore.feature_contributions`` starts its
+    paths from: a feature's contribution is positive exactly when it is
+    reconstructed worse than it typically is.
+    """
+    n_members, n_features = len(module.members), X64.shape[1]
+    sums = np.zeros((n_members, n_features))
+    for rows in gen_batches(len(X64), _BASELINE_CHUNK_ROWS):
+        for i in range(n_members):
+            sums[i] += apply_module(
+                lambda m, x, i=i: m.parts(m.members[i], m.scaled(x))[0], X64[rows], module,
+            ).sum(axis=0)
+    means = sums / len(X64)
+    typical = np.maximum(np.exp(module.centres[:, 0].double().cpu().numpy()) - 1e-12, 0.0)
+    level = means.mean(axis=1)
+    # A member that reconstructs every training row exactly has no profile
+    # to scale: its baseline is flat.
+    return np.where(level[:, None] > 0,
+                    means * (typical / np.where(level > 0, level, 1.0))[:, None],
+                    typical[:, None] * np.ones(n_features))
+
+
+def _as_frame(values, estimator, X):
+    """``values`` as a DataFrame with the fit's column names, when the fit saw names.
+
+    X's own index is kept when X is a DataFrame; otherwise rows are numbered.
+    """
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return values
+    import pandas as pd  # installed: the fit saw a DataFrame
+
+    index = X.index if isinstance(X, pd.DataFrame) else None
+    return pd.DataFrame(values, columns=list(names), index=index)
+
+
 def _score_module(members, statistics):
     """The score of the ensemble ``members`` with ``statistics``, as a torch module."""
     low, span, mixtures, centres, spreads = statistics
@@ -180,7 +228,8 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
     for normal rows, ``decision_function`` is ``score_samples - offset_``
     (negative for outliers) and ``predict`` returns +1 for inliers and -1
     for outliers, so the detector drops into code written for any of
-    scikit-learn's detectors.
+    scikit-learn's detectors. :meth:`explain` says why a row is flagged:
+    each feature's contribution to its score.
 
     Read more in the :ref:`User Guide <anomaly_detection>`.
 
@@ -308,7 +357,9 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, mostly normal rows.
+            Training data, mostly normal rows; at least 2 of them (one row
+            is refused before any training, with scikit-learn's
+            ``ValueError``).
         y : None
             Ignored; accepted for Pipeline compatibility.
 
@@ -317,7 +368,11 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        # Refused before any training: one row has no spread to set a
+        # threshold by, nor codes to fit a density to (IsolationForest fits
+        # one row, but scores every row alike).
+        X = validate_data(self, X, dtype=[np.float64, np.float32],
+                          ensure_min_samples=_MIN_TRAINING_ROWS)
         # One generator for every seed drawn, so that members get different ones.
         random_state = (None if self.random_state is None
                         else check_random_state(self.random_state))
@@ -329,6 +384,7 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
             scores = fitted.score_samples(X).astype(np.float64)
             # Set together, once every fit has succeeded.
             self._ensemble_statistics = None
+            self._feature_baselines = None
             self.autoencoder_ = fitted
             self.estimators_ = [fitted]
         else:
@@ -344,10 +400,13 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
             modules = [member.module_ for member in fitted]
             statistics = _ensemble_statistics(modules, low, span, X,
                                               draw_seed(random_state))
+            X64 = np.asarray(X, dtype=np.float64)
+            module = _score_module(modules, statistics)
+            baselines = _feature_baselines(module, X64)
             self._ensemble_statistics = statistics
+            self._feature_baselines = baselines
             self.estimators_ = fitted
-            scores = apply_module(_scores, np.asarray(X, dtype=np.float64),
-                                  _score_module(modules, statistics))
+            scores = apply_module(_scores, X64, module)
         # The fit's input namespace is recorded with the threshold, in one step.
         vars(self).update(in_fit_namespace({"offset_": self._threshold(scores)}, fit_namespace()))
         return self
@@ -432,3 +491,90 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
             +1 for an inlier, -1 for an outlier.
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    @follows_input_namespace
+    def explain(self, X):
+        """Each feature's contribution to each row's anomaly score (larger: more anomalous).
+
+        The contributions of a row sum to minus its :meth:`score_samples`,
+        so the features whose contributions are largest are the ones that
+        make the row look anomalous, and a typical training row's
+        contributions sum to about 0 (see Notes for how the parts of the
+        score that no one feature carries are split).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to explain, with the features seen in :meth:`fit`.
+
+        Returns
+        -------
+        contributions : ndarray or DataFrame of shape (n_samples, n_features)
+            ``contributions.sum(axis=1)`` equals ``-score_samples(X)`` up to
+            rounding. In X's float dtype; a pandas DataFrame with the fit's
+            column names (and X's index, when X is a DataFrame) when the
+            detector was fitted on a DataFrame.
+
+        See Also
+        --------
+        skae.plotting.plot_explanation : Draw one row's contributions.
+
+        Notes
+        -----
+        With the default ensemble, each member's part of minus the score is
+        its standardised log reconstruction error, ``(log(e + 1e-12) - c) / s``
+        with ``e`` the mean over features of the squared errors ``d_f``, plus
+        half the mean of its standardised code densities. The error part is
+        split over the features by integrated gradients (Sundararajan et al.,
+        ICML 2017) along the straight line from the member's baseline errors
+        ``b_f`` to ``d_f``; its closed form gives feature f the share
+        ``(d_f - b_f) / n_features * (log(e + 1e-12) - log(B + 1e-12)) / (e - B)``
+        of it, with ``B`` the mean of the ``b_f``. ``b_f`` is the feature's
+        mean squared error on the training rows, scaled so that
+        ``log(B + 1e-12) = c``: a feature's share is positive exactly when
+        the row reconstructs it worse than the training rows typically do,
+        and ranks features by that excess. The code densities depend on every
+        feature through the encoder and are spread evenly over the features
+        (as is the rounding left between ``log(B + 1e-12)`` and ``c``): they
+        shift a row's contributions, not their order. The result is the mean
+        over the members, divided as ``score_samples`` is.
+
+        With a given ``autoencoder``, the contributions are its own
+        :meth:`~skae.Autoencoder.explain`: each feature's reconstruction loss
+        divided by n_features (a variational autoencoder's KL term, again
+        not one feature's, spread evenly).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_breast_cancer
+        >>> from skae import AutoencoderOutlierDetector
+        >>> X = load_breast_cancer(as_frame=True).data
+        >>> detector = AutoencoderOutlierDetector(random_state=0).fit(X[:300])
+        >>> row = X[300:301].copy()
+        >>> row["mean area"] = 10 * X["mean area"].max()
+        >>> contributions = detector.explain(row)
+        >>> contributions.shape
+        (1, 30)
+        >>> contributions.iloc[0].idxmax()
+        'mean area'
+        >>> bool(np.allclose(contributions.sum(axis=1), -detector.score_samples(row)))
+        True
+        """
+        check_is_fitted(self)
+        rows = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        module = self.score_module()
+        if module is None:
+            contributions = np.asarray(self.autoencoder_.explain(rows))
+        else:
+            baselines = getattr(self, "_feature_baselines", None)
+            if baselines is None:
+                # A detector fitted before explain existed kept no baselines:
+                # a flat one at each member's typical error still sums to
+                # minus the score, and ranks features by their own error.
+                typical = np.exp(self._ensemble_statistics[3][:, 0]) - 1e-12
+                baselines = np.repeat(typical[:, None], self.n_features_in_, axis=1)
+            baselines = torch.as_tensor(baselines)
+            contributions = apply_module(
+                lambda score, x: score.feature_contributions(x, baselines), rows, module)
+        return _as_frame(contributions, self, X)

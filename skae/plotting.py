@@ -192,3 +192,95 @@ def plot_loss_curve(estimator, *, ax=None):
     ax.set_ylabel("loss")
     ax.legend()
     return ax
+
+
+def plot_explanation(contributions, *, image_shape=None, image=None, n_features=10,
+                     feature_names=None, ax=None, title=None):
+    """Draw one row's feature contributions to its anomaly score.
+
+    The contributions are a row of
+    :meth:`~skae.AutoencoderOutlierDetector.explain` (or of an
+    autoencoder's ``explain``). Tabular rows get a bar chart of the ``n_features`` largest
+    contributions, the largest on top; image rows (``image_shape`` given)
+    get the contributions as an image, in red where a pixel makes the row
+    more anomalous and blue where less, over the row's own pixels in grey
+    when ``image`` is given.
+
+    Parameters
+    ----------
+    contributions : array-like of shape (n_features,) or (1, n_features)
+        One row's contributions: a row of ``explain(X)``, a pandas Series
+        (its index names the features) or a one-row DataFrame (its columns
+        do).
+    image_shape : tuple or None, default=None
+        Shape of one image, (H, W) or (1, H, W); None draws a bar chart.
+    image : array-like of shape (n_features,) or None, default=None
+        The row itself, drawn in grey with its most anomalous pixels marked;
+        ignored for a bar chart.
+    n_features : int, default=10
+        Number of bars, or of marked pixels: the features with the largest
+        contributions.
+    feature_names : sequence of str or None, default=None
+        Names of the bars' features; None takes the Series' or DataFrame's
+        names, else ``x0``, ``x1``...
+    ax : matplotlib Axes or None, default=None
+        Where to draw; a new figure when None.
+    title : str or None, default=None
+        Title of the Axes; none when None.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The Axes drawn on.
+    """
+    names = None
+    if hasattr(contributions, "columns"):  # a DataFrame
+        if len(contributions) != 1:
+            raise ValueError("plot_explanation draws one row; got a DataFrame of "
+                             f"{len(contributions)} rows.")
+        names = [str(name) for name in contributions.columns]
+    elif hasattr(contributions, "index") and hasattr(contributions, "to_numpy"):  # a Series
+        names = [str(name) for name in contributions.index]
+    values = np.asarray(contributions, dtype=float)
+    if values.ndim == 2 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim != 1:
+        raise ValueError("contributions must be one row, of shape (n_features,) or "
+                         f"(1, n_features); got shape {values.shape}.")
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(4, 4) if image_shape else (5, 3.5))
+    if image_shape is not None:
+        height_width = tuple(image_shape)[-2:]
+        if int(np.prod(image_shape)) != values.size or np.prod(height_width) != values.size:
+            raise ValueError(f"image_shape {tuple(image_shape)} does not hold "
+                             f"{values.size} contributions of one channel.")
+        if image is not None:
+            ax.imshow(np.asarray(image, dtype=float).reshape(height_width), cmap="gray_r")
+            # The most anomalous pixels marked, not coloured: a few pixels
+            # often carry most of a row's score, and a colour scale set by
+            # them would hide the rest.
+            marked = np.argsort(-values, kind="stable")[:n_features]
+            rows, columns = np.unravel_index(marked, height_width)
+            ax.scatter(columns, rows, s=(120 / max(height_width)) ** 2, marker="s",
+                       facecolors="none", edgecolors="tab:red", linewidths=1.2)
+        else:
+            largest = float(np.abs(values).max()) or 1.0
+            ax.imshow(values.reshape(height_width), cmap="RdBu_r", vmin=-largest, vmax=largest)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        if feature_names is not None:
+            names = [str(name) for name in feature_names]
+        if names is None:
+            names = [f"x{i}" for i in range(values.size)]
+        if len(names) != values.size:
+            raise ValueError(f"{len(names)} feature names for {values.size} contributions.")
+        order = np.argsort(-values, kind="stable")[:n_features][::-1]
+        ax.barh(np.arange(order.size), values[order],
+                color=np.where(values[order] > 0, "tab:red", "tab:blue"))
+        ax.set_yticks(np.arange(order.size), [names[i] for i in order])
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_xlabel("contribution to the anomaly score")
+    if title:
+        ax.set_title(title)
+    return ax

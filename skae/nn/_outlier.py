@@ -89,6 +89,56 @@ class EnsembleScore(nn.Module):
                 dim=1))
         return torch.stack(parts, dim=1)
 
+    def feature_contributions(self, x, baselines):
+        """Each feature's share of minus the score: shape (n, n_features).
+
+        The rows sum to ``-forward(x)`` (up to rounding). A member's
+        standardised error part, ``(log(e + 1e-12) - centre) / spread`` with
+        ``e`` the mean of its squared errors ``d``, is split over the features
+        by integrated gradients (Sundararajan et al., ICML 2017) along the
+        straight line from the member's per-feature baseline ``b`` to ``d``:
+        in closed form, feature f gets ``(d_f - b_f) / n_features`` times
+        ``(log(e + 1e-12) - log(mean(b) + 1e-12)) / (e - mean(b))``, positive
+        exactly when it is reconstructed worse than its baseline. What that
+        path leaves (``log(mean(b) + 1e-12)`` against the centre) and the
+        code densities, which no one feature carries, are spread evenly.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features)
+            Rows, unscaled.
+        baselines : torch.Tensor of shape (n_members, n_features)
+            Each member's typical squared error of each feature on the
+            training rows.
+
+        Returns
+        -------
+        contributions : torch.Tensor of shape (n, n_features)
+        """
+        z = self.scaled(x)
+        n_features = z.shape[1]
+        total = torch.zeros_like(z)
+        for i, member in enumerate(self.members):
+            squared_errors, codes = self.parts(member, z)
+            baseline = baselines[i].to(dtype=z.dtype, device=z.device)
+            typical = baseline.mean() + 1e-12
+            error = squared_errors.mean(dim=1, keepdim=True) + 1e-12
+            # log(error / typical) / (error - typical), written with log1p
+            # so that it stays exact as the two meet (its limit: 1 / typical).
+            ratio = (error - typical) / typical
+            near = ratio.abs() < 1e-4
+            safe = torch.where(near, torch.ones_like(ratio), ratio)
+            slope = torch.where(near, 1.0 - ratio / 2, torch.log1p(safe) / safe) / typical
+            shares = (squared_errors - baseline) / n_features * slope
+            centres, spreads = self.centres[i], self.spreads[i]
+            rest = (torch.log(typical) - centres[0]) / spreads[0]
+            densities = torch.stack(
+                [(-self.code_log_density(i, j, codes) - centres[1 + j]) / spreads[1 + j]
+                 for j in range(self.n_mixtures)], dim=1)
+            rest = rest + self.density_weight * densities.mean(dim=1, keepdim=True)
+            total = total + shares / spreads[0] + rest / n_features
+        return total / len(self.members)
+
     def forward(self, x):
         parts = self.parts_of_members(x)
         if self.centres is not None:
