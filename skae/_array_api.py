@@ -23,6 +23,7 @@ import torch
 from sklearn import get_config
 from sklearn.utils.validation import validate_data
 
+from ._registry import Registered
 from ._compat import (
     array_api_helpers_available,
     array_namespace_and_device,
@@ -270,7 +271,7 @@ _ROW_METHODS = frozenset({
 })
 
 
-class ArrayAPIMixin:
+class ArrayAPIMixin(Registered):
     """Array API support for every method of an estimator that takes rows.
 
     Each such method a class defines (its own or a subclass's: a family

@@ -40,6 +40,7 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 from ._array_api import FitNamespace, is_known_namespace
+from ._registry import estimator_classes
 from ._engine._net import AutoencoderNet
 from ._engine._spec import TrainingSpec
 from ._engine._training import TorchEstimatorMixin, make_net
@@ -106,9 +107,12 @@ def _public_classes(namespace, prefix, base):
 
 
 def _skae_estimators():
-    import skae
-
-    return _public_classes(skae, "skae", BaseEstimator)
+    """skae's own estimator classes, by their public names (``skae.Autoencoder``)."""
+    return {
+        f"skae.{cls.__name__}": cls for cls in estimator_classes()
+        if issubclass(cls, BaseEstimator) and cls.__module__.startswith("skae.")
+        and not cls.__name__.startswith("_")
+    }
 
 
 def _allowed():
@@ -392,10 +396,8 @@ def _safetensors():
 
 
 def _versions():
-    import skae
-
-    versions = {"skae": skae.__version__}
-    for package in ("torch", "scikit-learn", "skorch", "numpy", "safetensors"):
+    versions = {}
+    for package in ("skae", "torch", "scikit-learn", "skorch", "numpy", "safetensors"):
         versions[package] = importlib.metadata.version(package)
     return versions
 

@@ -17,8 +17,9 @@ mean coding, as skae does), :class:`~skae.AutoencoderOutlierDetector` over
 any of them (``label`` and ``scores`` outputs, as skl2onnx gives
 IsolationForest's), :class:`~skae.ParametricTSNE` (``transform``: the map of
 new rows) and :class:`~skae.AutoencoderClassifier` (``label`` and
-``probabilities``). Converters are registered for every estimator class
-skae exports.
+``probabilities``). Converters are registered for every estimator class,
+found by what it computes: skae's own, a user's subclass of one, and a
+family written on :mod:`skae.extend`, defined before or after this import.
 
 Graphs compute in the input's float type where onnxruntime's CPU kernels
 have that type; onnxruntime has no float64 kernel for ``Elu``, ``Selu``,
@@ -69,6 +70,8 @@ from onnx import numpy_helper
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
+
+from ._registry import on_estimator_class
 
 __all__ = ["export_module", "register_converters"]
 
@@ -303,7 +306,7 @@ def _convert_embedding(scope, operator, container):
 
 
 def _embedding_shape(operator):
-    _set_output_width(operator, operator.raw_operator.embedding_.shape[1])
+    _set_output_width(operator, len(operator.raw_operator.get_feature_names_out()))
 
 
 # ---------------------------------------------------------------- detector
@@ -406,48 +409,58 @@ def _convert_classifier(scope, operator, container):
                        name=scope.get_unique_operator_name("skae_Gather"))
 
 
-def _skae_estimators():
-    """Every estimator class skae exports: the converters are found, not listed."""
-    import skae
-
-    return [
-        getattr(skae, name) for name in skae.__all__
-        if isinstance(getattr(skae, name), type) and issubclass(getattr(skae, name), BaseEstimator)
-    ]
-
-
 def _converter(estimator_class):
-    """The (shape calculator, converter, options, parser outputs) of a skae class."""
+    """The (shape calculator, converter, options) of a skae class, by what it computes.
+
+    Autoencoders encode or decode; a detector has a score module and a
+    threshold; a classifier predicts probabilities; any other estimator on
+    the engine whose module encodes (a map such as ParametricTSNE's) is
+    converted as its ``transform``. A subclass, or a family written on
+    :mod:`skae.extend`, gets the converter of what it is.
+    """
     from ._base import BaseAutoencoder
-    from ._classifier import AutoencoderClassifier
-    from ._outlier import AutoencoderOutlierDetector
-    from ._tsne import ParametricTSNE
+    from ._engine._training import TorchEstimatorMixin
 
     if issubclass(estimator_class, BaseAutoencoder):
         return _autoencoder_shape, _convert_autoencoder, {"method": _METHODS}
-    if issubclass(estimator_class, AutoencoderOutlierDetector):
+    if callable(getattr(estimator_class, "score_module", None)):
         return _detector_shape, _convert_detector, None
-    if issubclass(estimator_class, ParametricTSNE):
-        return _embedding_shape, _convert_embedding, None
-    if issubclass(estimator_class, AutoencoderClassifier):
+    if hasattr(estimator_class, "predict_proba"):
         return _classifier_shape, _convert_classifier, {"zipmap": [False]}
+    if issubclass(estimator_class, TorchEstimatorMixin) and hasattr(estimator_class,
+                                                                    "transform"):
+        return _embedding_shape, _convert_embedding, None
     return None
+
+
+_REGISTERED = set()
+
+
+def _register(estimator_class):
+    if not issubclass(estimator_class, BaseEstimator) or estimator_class in _REGISTERED:
+        return
+    _REGISTERED.add(estimator_class)
+    found = _converter(estimator_class)
+    if found is None:
+        return
+    shape, convert, options = found
+    update_registered_converter(
+        estimator_class,
+        f"Skae{estimator_class.__module__.replace('.', '_')}_{estimator_class.__qualname__}",
+        shape, convert, options=options,
+    )
 
 
 def register_converters():
     """Register skae's converters with skl2onnx (done once on import; idempotent).
 
-    Read more in the :ref:`User Guide <onnx_export>`.
+    Every skae estimator class gets its converter, and so does every class
+    defined later: a subclass of a skae estimator, or a family written on
+    :mod:`skae.extend`, converts with no registration of its own. Read more
+    in the :ref:`User Guide <onnx_export>`.
     """
-    for estimator_class in _skae_estimators():
-        found = _converter(estimator_class)
-        if found is None:
-            raise NotImplementedError(f"no ONNX converter for {estimator_class.__name__}")
-        shape, convert, options = found
-        update_registered_converter(
-            estimator_class, f"Skae{estimator_class.__name__}", shape, convert,
-            options=options,
-        )
+    if not _REGISTERED:
+        on_estimator_class(_register)
 
 
 register_converters()

@@ -125,12 +125,13 @@ def test_transform_and_inverse_transform_agree(estimator_class, settings, exact_
 
 def test_every_estimator_has_a_converter():
     import skae
+    from skl2onnx._supported_operators import sklearn_operator_name_map
     from skl2onnx.common._registration import get_converter
 
     from conftest import ESTIMATOR_CLASSES
 
     for estimator_class in ESTIMATOR_CLASSES:
-        assert get_converter(f"Skae{estimator_class.__name__}") is not None
+        assert get_converter(sklearn_operator_name_map[estimator_class]) is not None
     assert {cls.__name__ for cls in ESTIMATOR_CLASSES} <= set(skae.__all__)
 
 
