@@ -275,10 +275,8 @@ class Autoencoder(BaseAutoencoder):
         spec = super().training_spec(X, y, fitted_module=fitted_module, streaming=streaming)
         if self.pretrain != "layerwise" or fitted_module is not None:
             return spec
-        device = next(spec.module.parameters()).device
         curves = pretrain_layerwise(
             spec.module, X,
-            lambda stage: self._make_net(stage, device, streaming=False),
             loss=self._reconstruction_loss(),
             penalties=spec.penalties,
             epochs=self.max_epochs,

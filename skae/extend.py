@@ -11,7 +11,9 @@ two methods:
     returns the fitted attributes the trained net stands for.
 
 :func:`apply_module` runs a module over rows as the estimators' inference
-does. A family whose two methods handle X as a torch tensor (``X.shape``,
+does. A family that trains in stages (layer-wise pretraining, an inner
+model) trains each from its ``training_spec`` with :func:`train_stage`, which
+uses the device, seed and precision of the fit in progress. A family whose two methods handle X as a torch tensor (``X.shape``,
 slicing, torch reductions) sets the class attribute ``takes_torch_rows = True``:
 under scikit-learn's array API dispatch it then receives torch rows as they
 are, on their device; otherwise its methods receive NumPy rows. The engine does the rest: the skorch net, seeds, devices, batching, failure
@@ -23,7 +25,12 @@ Every skae family is written on this contract. Read more in the
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions
 from ._engine._spec import TrainingSpec
-from ._engine._training import TorchEstimatorMixin, apply_module, restore_on_failure
+from ._engine._training import (
+    TorchEstimatorMixin,
+    apply_module,
+    restore_on_failure,
+    train_stage,
+)
 
 # Interval and StrOptions are scikit-learn's parameter constraints, which a
 # family's _parameter_constraints extend; re-exported so that no family
@@ -36,4 +43,5 @@ __all__ = [
     "TrainingSpec",
     "apply_module",
     "restore_on_failure",
+    "train_stage",
 ]

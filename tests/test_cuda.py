@@ -139,3 +139,22 @@ def test_transform_on_cuda_computes_in_the_input_dtype(digits):
     assert est.transform(X.astype(np.float32)).dtype == np.float32
     assert est.transform(X).dtype == np.float64
     assert_allclose(est.transform(X.astype(np.float32)), est.transform(X), rtol=1e-4, atol=1e-5)
+
+
+def test_layerwise_pretraining_trains_its_stages_on_cuda(digits, monkeypatch):
+    import skae._pretraining as pretraining
+
+    X, _ = digits
+    devices = []
+    original = pretraining.train_stage
+
+    def recording(spec, rows):
+        net = original(spec, rows)
+        devices.append(next(net.module_.parameters()).device.type)
+        return net
+
+    monkeypatch.setattr(pretraining, "train_stage", recording)
+    model = Autoencoder(n_components=4, hidden_layer_sizes=(16, 8), pretrain="layerwise",
+                        max_epochs=1, device="cuda").fit(X)
+    assert devices == ["cuda"] * 3
+    assert next(model.module_.parameters()).device.type == "cuda"

@@ -39,3 +39,35 @@ def test_sparse_penalty_applies_at_the_coding_stage(digits):
                             sparsity_weight=1.0, sparsity_target=0.05, max_epochs=5,
                             random_state=0, device="cpu").fit(X)
     assert sae.mean_activation_.mean() < 0.3
+
+
+def _recording_stage_devices(monkeypatch):
+    import skae._pretraining as pretraining
+
+    devices = []
+    original = pretraining.train_stage
+
+    def recording(spec, X):
+        net = original(spec, X)
+        devices.append(next(net.module_.parameters()).device.type)
+        return net
+
+    monkeypatch.setattr(pretraining, "train_stage", recording)
+    return devices
+
+
+def test_stages_train_on_the_fits_device(digits, monkeypatch):
+    X, _ = digits
+    devices = _recording_stage_devices(monkeypatch)
+    Autoencoder(n_components=4, hidden_layer_sizes=(16, 8), pretrain="layerwise", max_epochs=1,
+                device="cpu").fit(X[:200])
+    assert devices == ["cpu"] * 3
+
+
+def test_a_stage_is_trained_only_within_a_fit():
+    from skae.extend import TrainingSpec, train_stage
+    from skae.nn import DenseAutoencoderModule
+
+    with pytest.raises(RuntimeError, match="fit in progress"):
+        train_stage(TrainingSpec(module=DenseAutoencoderModule(4, 2), epochs=1),
+                    np.zeros((8, 4)))

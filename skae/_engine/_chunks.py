@@ -23,6 +23,8 @@ import mmap
 import numpy as np
 import torch
 
+from ..nn._random import training_generator
+
 # About this many bytes of consecutive rows form a chunk: large enough that
 # reading one is a sequential read, small enough that a window mixes many.
 CHUNK_BYTES = 2**20
@@ -49,8 +51,8 @@ def windowed_permutation(n_rows, chunk_rows, window_chunks):
     The rows are cut into chunks of ``chunk_rows`` consecutive rows, the
     chunks put in random order, and the rows within each window of
     ``window_chunks`` consecutive chunks of that order shuffled. Every row
-    appears exactly once. Draws from torch's global generator, as
-    ``torch.randperm`` does.
+    appears exactly once. Draws from the fit's generator (torch's default one
+    outside a fit), as ``torch.randperm`` does.
 
     Parameters
     ----------
@@ -66,7 +68,8 @@ def windowed_permutation(n_rows, chunk_rows, window_chunks):
     order : torch.Tensor of shape (n_rows,), dtype int64
     """
     n_chunks = math.ceil(n_rows / chunk_rows)
-    chunk_order = torch.randperm(n_chunks)
+    generator = training_generator("cpu")
+    chunk_order = torch.randperm(n_chunks, generator=generator)
     in_chunk = torch.arange(chunk_rows)
     # Window by window, so that nothing but the result is as long as the data.
     windows = []
@@ -74,7 +77,7 @@ def windowed_permutation(n_rows, chunk_rows, window_chunks):
         chunks = chunk_order[first : first + window_chunks]
         rows = (chunks[:, None] * chunk_rows + in_chunk).flatten()
         rows = rows[rows < n_rows]  # the data's last chunk may be short
-        windows.append(rows[torch.randperm(len(rows))])
+        windows.append(rows[torch.randperm(len(rows), generator=generator)])
     return torch.cat(windows)
 
 

@@ -28,6 +28,7 @@ from .._compat import is_best_score, map_to_cpu_on_load, set_training_mode
 from ._captured import CapturedTrainStep, capture_unsupported_reason, precision_settings
 from ._feedback import EpochTable
 from ._runtime import watch_interrupts
+from ..nn._random import training_generator
 from ..exceptions import TrainingDivergedError
 from ..nn import AutoencoderOutput
 
@@ -69,7 +70,8 @@ class GatheredBatches:
         if not self.shuffle:
             return rows
         n_rows = len(self.subset)
-        order = torch.randperm(n_rows, device=first.device)
+        order = torch.randperm(n_rows, device=first.device,
+                               generator=training_generator(first.device))
         return order if rows is None else rows[order]
 
     def __iter__(self):
@@ -364,7 +366,7 @@ class AutoencoderNet(NeuralNet):
                 f"{len(X)} samples for validation; both the training and the "
                 "validation set need at least one sample."
             )
-        order = torch.randperm(len(X), device=X.device)
+        order = torch.randperm(len(X), device=X.device, generator=training_generator(X.device))
         return RowSubset(tensors, order[n_valid:]), RowSubset(tensors, order[:n_valid])
 
     def get_iterator(self, dataset, training=False):

@@ -7,6 +7,8 @@ import threading
 
 import torch
 
+from ..nn._random import drawing_from
+
 _CUDA_DEVICE = re.compile(r"cuda(:\d+)?")
 _CPU_DEVICE = re.compile(r"cpu(:0)?")
 
@@ -48,39 +50,87 @@ def step_flops(module, batch_size):
     return batch_size * sum(p.numel() for p in module.parameters())
 
 
+# The intra-op thread count is process-wide: while fits overlap in threads,
+# the first to start sets it and the last to end puts back the count it
+# found, so that no fit changes the count under another's feet.
+_THREADS_LOCK = threading.Lock()
+_THREADS_IN_USE = {"fits": 0, "before": None}
+
+
 @contextlib.contextmanager
 def torch_threads(n_threads):
-    """Run with ``n_threads`` intra-op threads, restoring the previous count."""
-    previous = torch.get_num_threads()
-    if n_threads is None or n_threads == previous:
-        yield
-        return
-    torch.set_num_threads(n_threads)
+    """Run with ``n_threads`` intra-op threads (None: torch's count), restoring the count.
+
+    A fit that starts while another runs keeps the count that one set.
+    """
+    with _THREADS_LOCK:
+        if _THREADS_IN_USE["fits"] == 0:
+            _THREADS_IN_USE["before"] = torch.get_num_threads()
+            if n_threads is not None and n_threads != _THREADS_IN_USE["before"]:
+                torch.set_num_threads(n_threads)
+        _THREADS_IN_USE["fits"] += 1
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        with _THREADS_LOCK:
+            _THREADS_IN_USE["fits"] -= 1
+            before = _THREADS_IN_USE["before"]
+            if _THREADS_IN_USE["fits"] == 0 and torch.get_num_threads() != before:
+                torch.set_num_threads(before)
 
 
-# torch draws weights, shuffles, noise and dropout masks from one
-# process-wide generator. Two fits in two threads interleave their draws (and
-# fork_rng's save-and-restore of that generator), so a seeded fit would
-# depend on its neighbours: seeded blocks run one at a time. Re-entrant, as
-# a fit may run another inside it (a classifier pretraining its autoencoder).
+# torch initialises weights from one process-wide generator, and a seeded
+# fit must not depend on its neighbours: initialisation (building a
+# family's module, which may train stages of its own) runs one fit at a time
+# under a seeded fork of that generator. Training draws (shuffles, noise,
+# dropout masks, samples) come from a generator of the fit's own, set in a
+# context variable each thread sees apart, so fits train side by side.
+# Re-entrant, as a fit may run another inside it (a classifier pretraining
+# its autoencoder).
 _GLOBAL_RNG_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
 def seeded(seed, device):
-    """Seed torch for the block without disturbing the caller's RNG state.
+    """Seed torch's generator for the block without disturbing the caller's RNG state.
 
     Blocks run one at a time across threads, so the same seed gives the
-    same draws whatever else the process is doing.
+    same draws whatever else the process is doing. For initialisation: a
+    fit's training runs in :func:`training_draws`, outside the lock.
     """
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
     with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def training_draws(seed, device):
+    """The block's random draws from a generator of its own, seeded by ``seed``.
+
+    skae's engine and modules draw from it (:mod:`skae.nn`'s noise layers,
+    shuffles, validation splits), so two fits in two threads give the
+    models they give one after the other. A user's module that draws from
+    torch's default generator (``torch.nn.Dropout``) is not covered: its
+    fits are reproducible when they run one at a time. On CUDA, where a
+    captured step replays draws of the default CUDA generator, training
+    draws from that generator, seeded, one fit at a time, as before.
+    """
+    if device.type == "cuda":
+        with seeded(seed, device), drawing_from(None):
+            yield
+        return
+    generator = torch.Generator().manual_seed(seed)
+    with _GLOBAL_RNG_LOCK:
+        saved = torch.get_rng_state()
+    try:
+        with drawing_from(generator):
+            yield
+    finally:
+        # A user's module may have drawn from the default generator: it is
+        # put back as the fit found it, as fork_rng does.
+        with _GLOBAL_RNG_LOCK:
+            torch.set_rng_state(saved)
 
 
 @contextlib.contextmanager

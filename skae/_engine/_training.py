@@ -9,6 +9,7 @@ and ``fitted_attributes`` (what the trained net means for the estimator).
 """
 
 import contextlib
+import contextvars
 import copy
 import functools
 import inspect
@@ -17,6 +18,7 @@ import threading
 import warnings
 import weakref
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,7 +34,7 @@ from ._chunks import MappedRows, is_memory_mapped
 from ._feedback import EpochProgressBar, close_progress_bars, warn_if_not_converged
 from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
 from ._rows import SparseRows, dense_block
-from ._runtime import SMALL_STEP_FLOPS, seeded, step_flops, torch_threads
+from ._runtime import SMALL_STEP_FLOPS, seeded, step_flops, torch_threads, training_draws
 from ..exceptions import TrainingInterrupted, TrainingInterruptedWarning
 from ._spec import TrainingSpec
 
@@ -298,15 +300,16 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         if resume:
             self._check_same_model(device)
         seed = engine.shared_seed(draw_seed(self.random_state))
-        with seeded(seed, device):
+        with seeded(seed, device), _in_run(_Run(self, device)):
             spec = self.training_spec(
                 X, y, fitted_module=self.module_ if resume else None, streaming=streaming
             )
-            try:
+        try:
+            with training_draws(seed, device):
                 self._run(spec, X, device, engine, resume=resume, streaming=streaming)
-            finally:
-                if spec.release is not None:
-                    spec.release()
+        finally:
+            if spec.release is not None:
+                spec.release()
         return self
 
     def _run(self, spec, X, device, engine, *, resume, streaming):
@@ -562,6 +565,64 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         batch sizes may differ in the last bits, float64 ones by ~1e-16.
         """
         return apply_module(fn, A, self.module_ if module is None else module)
+
+
+class _Run(NamedTuple):
+    """The fit in progress: its estimator and the device it trains on."""
+
+    estimator: object
+    device: torch.device
+
+
+# The fit whose training_spec is running, for the stages it trains (each
+# thread sees its own).
+_CURRENT_RUN = contextvars.ContextVar("skae_current_run", default=None)
+
+
+@contextlib.contextmanager
+def _in_run(run):
+    token = _CURRENT_RUN.set(run)
+    try:
+        yield
+    finally:
+        _CURRENT_RUN.reset(token)
+
+
+def train_stage(spec, X):
+    """Train a stage of the fit in progress (a pretraining layer, an inner model) on X.
+
+    Called from a family's ``training_spec``: the stage's module is trained
+    as ``spec`` describes, with the estimator's training settings, on the
+    device, under the seed and with the precision of the fit that called
+    it, and the trained skorch net is returned (its module on that device,
+    its ``history`` the stage's). Nothing of the stage is kept by the
+    estimator unless the family puts it in its spec.
+
+    Parameters
+    ----------
+    spec : TrainingSpec
+        The stage: its module, loss, penalties and epochs.
+    X : array-like or torch.Tensor of shape (n_samples, n_features)
+        The rows the stage trains on (a previous stage's codes, say).
+
+    Returns
+    -------
+    net : skorch.NeuralNet
+        The trained net of the stage.
+    """
+    run = _CURRENT_RUN.get()
+    if run is None:
+        raise RuntimeError(
+            "train_stage trains a stage of a fit in progress: call it from the "
+            "family's training_spec."
+        )
+    net = run.estimator._make_net(spec, run.device, streaming=False)
+    rows = to_training_tensor(X, torch.float32, run.device)
+    with torch.enable_grad():
+        net.partial_fit(rows, epochs=spec.epochs)
+    drop_training_references(net)
+    close_progress_bars(net)
+    return net
 
 
 def apply_module(fn, X, module):

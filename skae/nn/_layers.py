@@ -1,7 +1,8 @@
 """Small building blocks shared by the autoencoder modules."""
 
-import torch
 from torch import nn
+
+from ._random import Dropout, randn_like
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -28,7 +29,7 @@ class GaussianNoise(nn.Module):
     def forward(self, x):
         if not self.training or self.std == 0:
             return x
-        return x + self.std * torch.randn_like(x)
+        return x + self.std * randn_like(x)
 
     def extra_repr(self):
         return f"std={self.std}"
@@ -45,4 +46,4 @@ def make_corruption(noise, noise_level):
             "noise_level is the dropout probability with noise='dropout' and must be "
             f"below 1; got noise_level={noise_level}."
         )
-    return nn.Dropout(noise_level)
+    return Dropout(noise_level)

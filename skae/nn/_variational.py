@@ -1,10 +1,10 @@
 """The dense variational autoencoder module."""
 
-import torch
 from torch import nn
 
 from ._dense import DenseAutoencoderModule
 from ._output import AutoencoderOutput
+from ._random import randn_like
 
 # exp(log_var) overflows float32 beyond ~88; far inside that, a code's
 # variance is already meaningless, so clamping costs nothing and keeps the
@@ -32,7 +32,7 @@ class GaussianCodings:
         mean, log_var = self.encode_distribution(self.corruption(x))
         code = mean
         if self.training:
-            code = mean + (0.5 * log_var).exp() * torch.randn_like(mean)
+            code = mean + (0.5 * log_var).exp() * randn_like(mean)
         return AutoencoderOutput(self.decode(code), code, {"mean": mean, "log_var": log_var})
 
 
