@@ -11,6 +11,7 @@ from ._persistence import load, save
 from ._recurrent import RecurrentAutoencoder
 from ._sparse import SparseAutoencoder
 from ._tsne import ParametricTSNE
+from ._umap import ParametricUMAP
 from ._variational import VariationalAutoencoder
 from .exceptions import (
     DataScaleWarning,
@@ -27,6 +28,7 @@ __all__ = [
     "DenoisingAutoencoder",
     "LinearAutoencoder",
     "ParametricTSNE",
+    "ParametricUMAP",
     "RecurrentAutoencoder",
     "SparseAutoencoder",
     "VariationalAutoencoder",

@@ -61,6 +61,9 @@ _QUICK_SIZES = {
     "hidden_size": 8,
     "perplexity": 5,
     "n_landmarks": 16,
+    # ParametricUMAP with a decoder, so that the tests calling
+    # inverse_transform on every estimator that has it run it.
+    "reconstruction_weight": 1.0,
 }
 
 

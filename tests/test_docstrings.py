@@ -44,6 +44,19 @@ DISTINCT_ENTRIES = {
     # network's layers mean something else.
     ("ParametricTSNE", "n_components"),
     ("ParametricTSNE", "hidden_layer_sizes"),
+    # A UMAP map's too, and its epochs, batches, schedule and seed are of
+    # sampled edges, with no validation split, partial_fit or output
+    # activation; its projection feeds the network, not the graph.
+    ("ParametricUMAP", "n_components"),
+    ("ParametricUMAP", "hidden_layer_sizes"),
+    ("ParametricUMAP", "decoder"),
+    ("ParametricUMAP", "batch_size"),
+    ("ParametricUMAP", "max_epochs"),
+    ("ParametricUMAP", "learning_rate_schedule"),
+    ("ParametricUMAP", "random_state"),
+    ("ParametricUMAP", "tol"),
+    ("ParametricUMAP", "verbose"),
+    ("ParametricUMAP", "pca_components"),
 }
 
 # Settings for a fit that is quick and sets every optional attribute:

@@ -88,6 +88,9 @@ def torch_threads(n_threads):
 # Re-entrant, as a fit may run another inside it (a classifier pretraining
 # its autoencoder).
 _GLOBAL_RNG_LOCK = threading.RLock()
+# The 64-bit golden-ratio constant: seeds that differ by one give unrelated
+# training streams.
+_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
 
 
 @contextlib.contextmanager
@@ -120,7 +123,8 @@ def training_draws(seed, device):
         with seeded(seed, device), drawing_from(None):
             yield
         return
-    generator = torch.Generator().manual_seed(seed)
+    # A stream apart from the one initialisation drew from the same seed.
+    generator = torch.Generator().manual_seed((seed * _GOLDEN_GAMMA + 1) % 2**63)
     with _GLOBAL_RNG_LOCK:
         saved = torch.get_rng_state()
     try:

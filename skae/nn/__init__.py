@@ -53,6 +53,7 @@ from ._losses import (
 from ._outlier import EnsembleScore
 from ._output import AutoencoderOutput
 from ._recurrent import CELLS, RecurrentAutoencoderModule
+from ._umap import ParametricUMAPModule
 from ._variational import VariationalAutoencoderModule
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "GaussianNoise",
     "LinearAutoencoderModule",
     "ReconstructionLoss",
+    "ParametricUMAPModule",
     "RecurrentAutoencoderModule",
     "VariationalAutoencoderModule",
     "gaussian_kl",
