@@ -81,9 +81,11 @@ _MAX_METADATA_RATIO = 32
 _MIN_BYTES_PER_CONTAINER = 16
 # ...and nest this deep, so that reading the tree recurses a bounded depth.
 _MAX_DEPTH = 120
-# Arrays of strings are written as JSON items; their memory is bounded by
-# this many bytes per character of the items' text.
-_MAX_TEXT_ARRAY_BYTES_PER_CHAR = 64
+# Arrays of strings are written as JSON items, and numpy pads every item to
+# the longest: a file's string arrays may take this many bytes in all...
+_TEXT_ARRAY_BYTES = 16 * 2**20
+# ...plus this many per character of the metadata's text.
+_TEXT_ARRAY_BYTES_PER_CHARACTER = 4
 
 # The dtypes save writes, as numpy spells them: numeric and bool arrays and
 # scalars, and strings or objects as arrays of plain items. No void,
@@ -502,24 +504,30 @@ class _BadFile(ValueError):
 
 
 
-def _check_tree(root):
+def _check_tree(root, trusted_names=frozenset(), text_length=0):
     """Every node well formed; returns the class names and the declared tensors.
 
     The schema is closed: a node is a plain JSON value, a list, or a dict of
     one of the kinds save writes, with the fields of its kind, each of the
     type save writes; dtypes from a fixed list; array namespaces from a
-    fixed list; nesting at most ``_MAX_DEPTH`` deep. Nothing is built here.
+    fixed list; nesting at most ``_MAX_DEPTH`` deep. A class or function is
+    named only where save writes one (the net's criterion and optimizer, an
+    estimator's parameters and the record of them its fit keeps), or, when
+    it is one the caller trusts, anywhere. Arrays of strings hold at most
+    ``_TEXT_ARRAY_BYTES`` plus ``_TEXT_ARRAY_BYTES_PER_CHARACTER`` bytes per
+    character of the JSON. Nothing is built here.
     """
     names, tensors, ids = set(), {}, []
-    stack = [(root, 0)]
+    text_bytes = 0
+    stack = [(root, 0, False)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, names_allowed = stack.pop()
         if depth > _MAX_DEPTH:
             raise _BadFile(f"it nests deeper than the limit of {_MAX_DEPTH} levels")
         if type(node) in _PLAIN:
             continue
         if isinstance(node, list):
-            stack.extend((item, depth + 1) for item in reversed(node))
+            stack.extend((item, depth + 1, names_allowed) for item in reversed(node))
             continue
         if not isinstance(node, dict) or node.get("__kind__") not in _KINDS:
             raise _BadFile(f"it holds a node of no known kind: {str(node):.80}")
@@ -537,17 +545,46 @@ def _check_tree(root):
             ids.append(node["id"])
         if kind in ("type", "object", "estimator"):
             names.add(node["name" if kind == "type" else "class"])
+        if kind == "type" and not names_allowed and node["name"] not in trusted_names:
+            raise _BadFile(f"it names {node['name']!r:.80} where skae.save writes data, "
+                           "not a class or function")
+        if kind == "ndarray" and "items" in node:
+            text_bytes += len(node["items"]) * np.dtype(node["dtype"]).itemsize
+            if text_bytes > _TEXT_ARRAY_BYTES + _TEXT_ARRAY_BYTES_PER_CHARACTER * text_length:
+                raise _BadFile(
+                    f"its arrays of strings take {text_bytes:,} bytes, more than the limit of "
+                    f"{_TEXT_ARRAY_BYTES:,} bytes plus {_TEXT_ARRAY_BYTES_PER_CHARACTER} "
+                    "per character of its metadata"
+                )
         if "key" in node:
             if node["key"] in tensors:
                 raise _BadFile(f"tensor {node['key']!r} is declared twice")
             tensors[node["key"]] = node
-        # Children: every value that is a list or a node.
-        stack.extend((v, depth + 1) for k, v in node.items() if isinstance(v, (list, dict)))
+        stack.extend((child, depth + 1, names_allowed or allowed)
+                     for child, allowed in _children(kind, node))
     # Whether a reference points back to a node read before it is checked
     # as it is read.
     if len(set(ids)) != len(ids):
         raise _BadFile("two nodes share an id")
     return names, tensors
+
+
+def _children(kind, node):
+    """A node's children, each with whether a class or function may be named in it."""
+    if kind == "estimator":
+        yield node["params"], True
+        state = node["state"]
+        if isinstance(state, dict) and state.get("__kind__") == "dict" \
+                and isinstance(state.get("items"), list):
+            for pair in state["items"]:
+                key = pair[0] if isinstance(pair, list) and pair else None
+                yield pair, key == "_fitted_architecture"
+        else:
+            yield state, False
+        return
+    for field, value in node.items():
+        if isinstance(value, (list, dict)):
+            yield value, kind == "net" and field in ("criterion", "optimizer")
 
 
 # Each node kind's fields besides "__kind__"; an "ndarray" node has "key"
@@ -619,10 +656,6 @@ def _check_ndarray(node):
         raise _BadFile("an array holds items that are not plain values")
     if math.prod(node["shape"]) != len(items):
         raise _BadFile(f"an array of shape {tuple(node['shape'])} holds {len(items)} items")
-    characters = sum(len(str(item)) + 2 for item in items) + 8
-    if len(items) * np.dtype(dtype).itemsize > _MAX_TEXT_ARRAY_BYTES_PER_CHAR * characters:
-        raise _BadFile(f"an array of {len(items)} items declares dtype {dtype}, far wider "
-                       "than its items")
 
 
 def _check_tensors(declared, tensors):
@@ -777,6 +810,7 @@ class _Reader:
         if not isinstance(state, dict):
             raise _BadFile(f"the state of a {node['class']} is not a dict")
         _check_state_keys(cls, state, f"a {node['class']}", params=params)
+        _check_estimator_state(node["class"], state, params)
         vars(estimator).update(_on_load_device(state))
         return estimator
 
@@ -841,6 +875,37 @@ def _check_state_keys(cls, state, what, params=()):
                            f"({type(default).__name__}): a file may not replace it")
 
 
+# scikit-learn reads these from an instance; a file may set them only as
+# set_output would.
+_OUTPUT_CONTAINERS = frozenset({"default", "pandas", "polars"})
+
+
+def _check_estimator_state(name, state, params):
+    """The engine's and scikit-learn's own records in an estimator's state hold what they may.
+
+    ``_fitted_names`` (the attributes a fit set, which the next fit removes)
+    names only attributes of the state; ``_sklearn_output_config`` maps
+    methods to one of set_output's containers; nothing else of scikit-learn's
+    machinery (names starting ``_sklearn`` or ``_metadata_request``) and no
+    dunder name is set.
+    """
+    for key in state:
+        if key.startswith("__") or (key.startswith(("_sklearn", "_metadata_request"))
+                                    and key != "_sklearn_output_config"):
+            raise _BadFile(f"the state of a {name} sets {key!r:.40}, which skae.save "
+                           "does not write")
+    fitted_names = state.get("_fitted_names", ())
+    if not (isinstance(fitted_names, tuple)
+            and all(type(n) is str and n in state and n not in params for n in fitted_names)):
+        raise _BadFile(f"the state of a {name} lists fitted attributes it does not hold")
+    output = state.get("_sklearn_output_config", {})
+    if not (isinstance(output, dict) and all(
+            type(k) is str and type(v) is str and v in _OUTPUT_CONTAINERS
+            for k, v in output.items())):
+        raise _BadFile(f"the state of a {name} sets an output configuration set_output "
+                       "does not make")
+
+
 def _check_module_state(name, state):
     """A module's attributes hold its parameter, buffer and submodule tables."""
     tables = {"_parameters": torch.nn.Parameter, "_buffers": torch.Tensor,
@@ -852,6 +917,12 @@ def _check_module_state(name, state):
             raise _BadFile(f"the {name} module's {table} are missing or not {kind.__name__}s")
     if not isinstance(state.get("training"), bool):
         raise _BadFile(f"the {name} module's training flag is missing")
+    # An attribute named as a parameter, buffer or submodule would hide it
+    # from forward while state_dict and the optimizer saw the table's.
+    hidden = set(state) & set().union(*(state[table] for table in tables))
+    if hidden:
+        raise _BadFile(f"the {name} module's state sets {sorted(hidden)[:3]}, which name its "
+                       "parameters, buffers or submodules")
     # Hooks are called with the module's inputs: only functions the caller
     # trusted by name may be there, never a class (calling one builds it).
     for table, hooks in state.items():
@@ -914,6 +985,7 @@ def _load_device(name):
 
 def _read_archive(file):
     """The JSON tree and the tensors' bytes, every size checked before anything inflates."""
+    _check_directory(file)
     try:
         with zipfile.ZipFile(file) as archive:
             infos = archive.infolist()
@@ -922,7 +994,8 @@ def _read_archive(file):
                 raise _BadFile(f"it holds {names[:5]}, not {_METADATA} and {_TENSORS}")
             text = _read_member(archive, archive.getinfo(_METADATA))
             tensor_bytes = _read_member(archive, archive.getinfo(_TENSORS))
-    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, OSError) as error:
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, OSError,
+            RuntimeError) as error:
         raise _BadFile(f"it is not a zip archive, or it is truncated or corrupt ({error})") \
             from error
     _check_json_size(text)
@@ -930,11 +1003,76 @@ def _read_archive(file):
         metadata = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise _BadFile(f"its {_METADATA} is not valid JSON ({error})") from error
-    return metadata, tensor_bytes
+    return metadata, tensor_bytes, len(text)
+
+
+# The zip archive's end records: zipfile reads the whole central directory
+# they point to before it lists a single member, so its size is checked
+# first. Two members take about 130 bytes of directory.
+_END_OF_DIRECTORY = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_END_OF_DIRECTORY = b"PK\x06\x06"
+_MAX_DIRECTORY_BYTES = 4096
+
+
+def _check_directory(file):
+    """Refuse an archive whose central directory lists other than two members, unread."""
+    with contextlib.ExitStack() as stack:
+        handle = (stack.enter_context(open(file, "rb")) if isinstance(file, (str, os.PathLike))
+                  else file)
+        try:
+            start = handle.tell()
+            end = handle.seek(0, os.SEEK_END)
+            tail_start = max(start, end - (22 + 65535))
+            handle.seek(tail_start)
+            tail = handle.read()
+            handle.seek(start)
+        except (AttributeError, OSError, ValueError) as error:
+            raise _BadFile(f"it cannot be read as a file ({error})") from error
+    at = tail.rfind(_END_OF_DIRECTORY)
+    if at < 0 or len(tail) < at + 22:
+        raise _BadFile("it is not a zip archive, or it is truncated or corrupt")
+    entries, total, directory_bytes = (int.from_bytes(tail[at + k : at + k + n], "little")
+                                       for k, n in ((8, 2), (10, 2), (12, 4)))
+    locator = at - 20
+    if locator >= 0 and tail[locator : locator + 4] == _ZIP64_LOCATOR:
+        # A ZIP64 record overrides the counts: it must be in the tail and agree.
+        offset = int.from_bytes(tail[locator + 8 : locator + 16], "little") - tail_start
+        record = tail[offset : offset + 56] if offset >= 0 else b""
+        if len(record) < 56 or record[:4] != _ZIP64_END_OF_DIRECTORY:
+            raise _BadFile("its ZIP64 end record is missing or corrupt")
+        entries, total, directory_bytes = (int.from_bytes(record[k : k + 8], "little")
+                                           for k in (24, 32, 40))
+    if entries != 2 or total != 2 or directory_bytes > _MAX_DIRECTORY_BYTES:
+        raise _BadFile(f"its zip directory lists {total} members in {directory_bytes:,} "
+                       f"bytes, not {_METADATA} and {_TENSORS}")
+
+
+def _check_tensor_header(data, declared):
+    """The safetensors header holds the declared tensors and save's metadata, nothing more.
+
+    Checked before safetensors parses it, so that a header padded with
+    entries costs nothing.
+    """
+    if len(data) < 8:
+        raise _BadFile(f"its {_TENSORS} is truncated")
+    length = int.from_bytes(data[:8], "little")
+    if length > 8 + len(data) or length > 1024 + 256 * len(declared):
+        raise _BadFile(f"its {_TENSORS} header is {length:,} bytes, more than its "
+                       f"{len(declared)} tensors need")
+    try:
+        header = json.loads(data[8 : 8 + length])
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise _BadFile(f"its {_TENSORS} header is not valid JSON ({error})") from error
+    if not isinstance(header, dict) or set(header) - {"__metadata__"} != set(declared) \
+            or header.get("__metadata__", {"format": FORMAT_NAME}) != {"format": FORMAT_NAME}:
+        raise _BadFile(f"its {_TENSORS} header does not list the tensors its metadata declares")
 
 
 def _read_member(archive, info):
     """A member's bytes, no more than its checked, declared size."""
+    if info.flag_bits & 0x1:
+        raise _BadFile(f"its {info.filename} is encrypted; skae.save does not encrypt")
     if info.filename == _TENSORS:
         # save stores the weights as they are: a compressed member could
         # inflate far beyond the file's size before safetensors saw it.
@@ -1046,10 +1184,12 @@ def load(file, *, trusted=()):
     safetensors_torch = _safetensors()
     classes = {**_allowed(), **_trusted_names(trusted)}
     try:
-        metadata, tensor_bytes = _read_archive(file)
+        metadata, tensor_bytes, text_length = _read_archive(file)
         with _malformed_is_a_bad_file():
             _check_version(metadata)
-            names, declared = _check_tree(metadata["estimator"])
+            names, declared = _check_tree(metadata["estimator"],
+                                          frozenset(_trusted_names(trusted)), text_length)
+            _check_tensor_header(tensor_bytes, declared)
         untrusted = sorted(names - set(classes))
         if untrusted:
             raise TypeError(

@@ -146,15 +146,28 @@ def bombs(parts):
             "items": ["a"]}), "dtype"),
         "wide but legal strings": (with_state_entry(parts, "_x", {
             "__kind__": "ndarray", "id": 10**6, "dtype": "<U999999", "shape": [1000],
-            "items": ["a"] * 1000}), "far wider"),
+            "items": ["a"] * 1000}), "arrays of strings take"),
         "void scalar": (with_state_entry(parts, "_x", {
             "__kind__": "scalar", "dtype": "V", "value": 2**31 - 1}), "not a number"),
+        # Items padded to the longest: 200 x 4 MB from 12.5 kB of text, the
+        # rest of the metadata incompressible so that it inflates little.
+        "padded strings": (_padded_strings(parts), "arrays of strings take"),
     }
+
+
+def _padded_strings(parts):
+    metadata, tensors = parts
+    metadata = json.loads(json.dumps(metadata))
+    set_state_entry(metadata["estimator"], "_x", {
+        "__kind__": "ndarray", "id": 10**6, "dtype": "<U999999", "shape": [200],
+        "items": ["a" * 62500] + [""] * 199})
+    metadata["versions"]["padding"] = os.urandom(300_000).hex()
+    return archive(metadata, tensors)
 
 
 @pytest.mark.parametrize("name", ["deflated tensors", "deflated padding", "empty lists",
                                   "deep nesting", "subarray dtype", "wide strings",
-                                  "wide but legal strings", "void scalar"])
+                                  "wide but legal strings", "void scalar", "padded strings"])
 def test_a_small_bomb_is_refused_naming_the_limit(name, bomb_files):
     data, message = bomb_files[name]
     assert len(data) < 5 * 2**20
@@ -254,11 +267,12 @@ def module_nodes(metadata):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("encode", {"__kind__": "type", "name": "torch.nn.Identity"}, "'encode'"),
-    ("forward", {"__kind__": "type", "name": "torch.nn.Identity"}, "'forward'"),
+    ("encode", {"__kind__": "type", "name": "torch.nn.Identity"}, "where skae.save writes data"),
+    ("encode", 7, "'encode'"),
+    ("forward", [1, 2], "'forward'"),
     ("_compiled_call_impl", {"__kind__": "type", "name": "torch.nn.Identity"},
-     "'_compiled_call_impl'"),
-    ("__class__", {"__kind__": "type", "name": "torch.nn.Identity"}, "'__class__'"),
+     "where skae.save writes data"),
+    ("__class__", 0, "'__class__'"),
 ])
 def test_a_module_state_key_cannot_shadow_the_class(key, value, message, dense_parts):
     metadata, tensors = json.loads(json.dumps(dense_parts[0])), dense_parts[1]
@@ -269,7 +283,13 @@ def test_a_module_state_key_cannot_shadow_the_class(key, value, message, dense_p
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("transform", {"__kind__": "type", "name": "torch.nn.Identity"}, "'transform'"),
+    ("transform", {"__kind__": "type", "name": "torch.nn.Identity"},
+     "where skae.save writes data"),
+    ("transform", 3, "'transform'"),
+    ("_sklearn_output_config", {"__kind__": "dict", "ordered": False,
+                                "items": [["transform", "skae_hostile"]]}, "output configuration"),
+    ("_metadata_request", 1, "'_metadata_request'"),
+    ("_fitted_names", {"__kind__": "tuple", "items": ["n_components"]}, "fitted attributes"),
     ("n_components", 7, "parameter 'n_components'"),
     ("_parameter_constraints", {"__kind__": "dict", "ordered": False, "items": []},
      "'_parameter_constraints'"),
@@ -287,5 +307,84 @@ def test_a_hook_table_holds_functions_only(dense_parts):
     for item in node["state"]["items"]:
         if item[0] == "_forward_hooks":
             item[1]["items"].append([0, {"__kind__": "type", "name": "torch.nn.Identity"}])
-    with pytest.raises(ValueError, match="_forward_hooks"):
+    with pytest.raises(ValueError, match="_forward_hooks|where skae.save writes data"):
+        skae.load(io.BytesIO(archive(metadata, tensors)))
+
+
+# ------------------------------------------------ cases from the hostile pass
+def test_a_module_attribute_cannot_hide_its_parameter(dense_parts):
+    """A state key ``weight`` beside the parameter table would be what forward reads."""
+    metadata, tensors = json.loads(json.dumps(dense_parts[0])), dense_parts[1]
+    tensors = {**safetensors.torch.load(tensors), "hidden": torch.zeros(4, 8)}
+    linear = next(node for node in find(metadata, "object")
+                  if node["class"] == "torch.nn.Linear")
+    linear["state"]["items"].append(["weight", {
+        "__kind__": "tensor", "id": 10**6, "key": "hidden", "dtype": "float32",
+        "shape": [4, 8], "parameter": False, "requires_grad": False}])
+    with pytest.raises(ValueError, match="name its parameters"):
+        skae.load(io.BytesIO(archive(metadata, safetensors.torch.save(tensors))))
+
+
+def test_an_allowed_class_is_refused_where_data_belongs(dense_parts):
+    metadata, tensors = json.loads(json.dumps(dense_parts[0])), dense_parts[1]
+    linear = next(node for node in find(metadata, "object")
+                  if node["class"] == "torch.nn.Linear")
+    for item in linear["state"]["items"]:
+        if item[0] == "in_features":
+            item[1] = {"__kind__": "type", "name": "skae.Autoencoder"}
+    with pytest.raises(ValueError, match="where skae.save writes data"):
+        skae.load(io.BytesIO(archive(metadata, tensors)))
+
+
+def test_an_encrypted_member_is_a_bad_file(dense_parts):
+    data = bytearray(archive(*dense_parts))
+    data[6] |= 1  # the first local header's flags
+    directory = data.find(b"PK\x01\x02")
+    data[directory + 8] |= 1  # and its central directory entry's
+    with pytest.raises(ValueError, match="encrypted|corrupt"):
+        skae.load(io.BytesIO(bytes(data)))
+
+
+def test_a_padded_zip_directory_is_refused_before_it_is_read(dense_parts):
+    metadata, tensors = dense_parts
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        out.writestr("metadata.json", json.dumps(metadata))
+        out.writestr("tensors.safetensors", tensors)
+        for index in range(3000):
+            out.writestr(f"x{index}", b"")
+    with pytest.raises(ValueError, match="zip directory lists 3,?002 members"):
+        skae.load(io.BytesIO(buffer.getvalue()))
+
+
+def test_a_padded_tensor_header_is_refused_before_it_is_parsed(dense_parts):
+    metadata, tensors = dense_parts
+    length = int.from_bytes(tensors[:8], "little")
+    header = json.loads(tensors[8 : 8 + length])
+    header["__metadata__"] = {f"{index:x}": "" for index in range(20_000)}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    padded = len(text).to_bytes(8, "little") + text + tensors[8 + length :]
+    with pytest.raises(ValueError, match="header is .* bytes"):
+        skae.load(io.BytesIO(archive(metadata, padded)))
+
+
+def test_long_string_labels_round_trip(X):
+    labels = [f"c{index}" for index in range(29)] + ["long label " * 200]
+    y = np.array([labels[index % 30] for index in range(len(X))])
+    model = skae.AutoencoderClassifier(quick(skae.Autoencoder), max_epochs=2, device="cpu",
+                                       random_state=0).fit(X, y)
+    buffer = io.BytesIO()
+    skae.save(model, buffer)
+    loaded = skae.load(io.BytesIO(buffer.getvalue()))
+    assert loaded.classes_.dtype == model.classes_.dtype
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_a_files_fitted_names_cannot_make_fit_delete_a_parameter(dense_parts, X):
+    metadata, tensors = json.loads(json.dumps(dense_parts[0])), dense_parts[1]
+    for item in metadata["estimator"]["state"]["items"]:
+        if item[0] == "_fitted_names":
+            item[1]["items"] = ["n_components", "net_"]
+    with pytest.raises(ValueError, match="fitted attributes"):
         skae.load(io.BytesIO(archive(metadata, tensors)))
