@@ -52,6 +52,7 @@ from ._losses import (
 )
 from ._outlier import EnsembleScore
 from ._output import AutoencoderOutput
+from ._random import Dropout, randn_like, training_generator
 from ._recurrent import CELLS, RecurrentAutoencoderModule
 from ._umap import ParametricUMAPModule
 from ._variational import VariationalAutoencoderModule
@@ -64,6 +65,7 @@ __all__ = [
     "ComposedVariationalAutoencoderModule",
     "ConvolutionalAutoencoderModule",
     "DenseAutoencoderModule",
+    "Dropout",
     "EncoderClassifierModule",
     "EnsembleScore",
     "GaussianNoise",
@@ -77,6 +79,8 @@ __all__ = [
     "l1_activity",
     "make_activation",
     "make_corruption",
+    "randn_like",
     "reconstruction_error",
+    "training_generator",
     "dense_stack",
 ]
