@@ -22,10 +22,11 @@ found by what it computes: skae's own, a user's subclass of one, and a
 family written on :mod:`skae.extend`, defined before or after this import.
 
 Graphs compute in the input's float type where onnxruntime's CPU kernels
-have that type; onnxruntime has no float64 kernel for ``Elu``, ``Selu``,
-convolutions, pooling and recurrent cells, so a float64 graph of a module
-that uses them casts to float32 around the module's graph (its results
-then agree with ``transform`` to float32's rounding).
+have that type (``elu`` and ``selu`` layers are written as primitive
+operators in float64 graphs, which have such kernels); onnxruntime has no
+float64 kernel for convolutions, pooling and recurrent cells, so a float64
+graph of a module that uses them casts to float32 around the module's graph
+(its results then agree with ``transform`` to float32's rounding).
 
 Examples
 --------
@@ -79,7 +80,8 @@ _METHODS = ["transform", "inverse_transform"]
 
 # The ONNX operators for which onnxruntime's CPU provider has no float64
 # kernel (measured with onnxruntime 1.32): a float64 graph that would use
-# one runs the module in float32 between two casts instead.
+# one runs the module in float32 between two casts instead. ELU and SELU
+# layers are exported as primitive operators in float64 graphs instead.
 _FLOAT32_ONLY_OPERATORS = frozenset({
     "Elu", "Selu", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "LSTM", "GRU", "RNN",
     "Upsample", "Resize",
@@ -131,8 +133,39 @@ def _torch_graph(module, fn, width, dtype, opset):
         ) from error
 
 
+class _ElementwiseELU(nn.Module):
+    """ELU and SELU as primitive operators, which onnxruntime runs in float64."""
+
+    def __init__(self, alpha, scale=1.0):
+        super().__init__()
+        self.alpha = alpha
+        self.scale = scale
+
+    def forward(self, x):
+        return self.scale * torch.where(x > 0, x, self.alpha * (torch.exp(x) - 1))
+
+
+# SELU's constants, as torch defines them.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _with_float64_activations(module):
+    """``module`` with its ELU and SELU layers written as operators that have float64 kernels."""
+    for name, child in list(module.named_children()):
+        if type(child) is nn.ELU:
+            setattr(module, name, _ElementwiseELU(child.alpha))
+        elif type(child) is nn.SELU:
+            setattr(module, name, _ElementwiseELU(_SELU_ALPHA, _SELU_SCALE))
+        else:
+            _with_float64_activations(child)
+    return module
+
+
 def _traced_graph(module, fn, width, dtype, opset):
     module = copy.deepcopy(module).to(device="cpu", dtype=dtype).eval()
+    if dtype == torch.float64:
+        module = _with_float64_activations(module)
     example = torch.zeros((2, width), dtype=dtype)
     buffer = io.BytesIO()
     with warnings.catch_warnings(record=True) as caught:
