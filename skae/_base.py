@@ -10,13 +10,16 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._array_api import dispatched_tensor, follows_input_namespace, validate_tensor_rows
-from ._engine._chunks import is_memory_mapped
 from ._compat import Interval, _fit_context
-from ._engine._rows import dense_block
-from ._engine._runtime import resolve_device
+from .extend import (
+    TorchEstimatorMixin,
+    TrainingSpec,
+    dense_block,
+    is_memory_mapped,
+    resolve_device,
+    restore_on_failure,
+)
 from .exceptions import DataScaleWarning
-from ._engine._spec import TrainingSpec
-from ._engine._training import TorchEstimatorMixin, restore_on_failure
 from .nn import ReconstructionLoss, reconstruction_error
 
 
@@ -229,7 +232,7 @@ class BaseAutoencoder(
         resume = self.warm_start and hasattr(self, "net_")
         X = self._validate_training_X(X, reset=not resume)
         self._check_scale(X)
-        return self._train(X, resume=resume, streaming=False)
+        return self.train(X, resume=resume, streaming=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_failure
@@ -255,7 +258,7 @@ class BaseAutoencoder(
         resume = hasattr(self, "net_")
         X = self._validate_training_X(X, reset=not resume)
         self._check_scale(X)
-        return self._train(X, resume=resume, streaming=True)
+        return self.train(X, resume=resume, streaming=True)
 
     def transform(self, X):
         """Encode X: the coding layer's values.

@@ -12,8 +12,7 @@ from torch import nn
 from ._base import BaseAutoencoder
 from ._compat import _fit_context
 from ._dense import Autoencoder
-from ._engine._runtime import resolve_device
-from ._engine._training import draw_seed
+from .extend import draw_seed, resolve_device
 from .extend import TorchEstimatorMixin, TrainingSpec, restore_on_failure
 from .nn import EncoderClassifierModule
 
@@ -222,7 +221,7 @@ class AutoencoderClassifier(TorchEstimatorMixin, ClassifierMixin, BaseEstimator)
                 "y has no labelled row: every label is -1, the unlabelled marker."
             )
         check_classification_targets(y[labelled])
-        return self._train(X, y, resume=False, streaming=False)
+        return self.train(X, y, resume=False, streaming=False)
 
     def training_spec(self, X, y=None, *, fitted_module=None, streaming=False):
         labelled = self._labelled_mask(y)

@@ -273,7 +273,9 @@ class Autoencoder(BaseAutoencoder):
 
     def training_spec(self, X, y=None, *, fitted_module=None, streaming=False):
         spec = super().training_spec(X, y, fitted_module=fitted_module, streaming=streaming)
-        if self.pretrain != "layerwise" or fitted_module is not None:
+        # A subclass without the parameter (the variational family) does not pretrain.
+        if self.get_params(deep=False).get("pretrain") != "layerwise" \
+                or fitted_module is not None:
             return spec
         curves = pretrain_layerwise(
             spec.module, X,

@@ -8,7 +8,7 @@ import torch
 from ._array_api import host_array, numpy_dtype
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions
-from ._engine._rows import dense_block
+from .extend import dense_block
 from .extend import TrainingSpec
 from .nn import LinearAutoencoderModule
 

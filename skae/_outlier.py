@@ -16,7 +16,7 @@ from ._array_api import ArrayAPIMixin, fit_namespace, follows_input_namespace, i
 from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions, _fit_context
 from ._dense import Autoencoder
-from ._engine._training import draw_seed
+from .extend import draw_seed
 from .extend import apply_module, restore_on_failure
 from .nn import EnsembleScore
 

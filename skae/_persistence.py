@@ -41,9 +41,9 @@ from skorch.history import History
 
 from ._array_api import FitNamespace, is_known_namespace
 from ._registry import estimator_classes
-from ._engine._net import AutoencoderNet
-from ._engine._spec import TrainingSpec
-from ._engine._training import TorchEstimatorMixin, make_net
+from . import nn as skae_nn
+from .extend import TorchEstimatorMixin, describe_net, rebuild_net
+from .nn import _tsne
 
 __all__ = ["load", "save"]
 
@@ -56,13 +56,6 @@ _METADATA = "metadata.json"
 _TENSORS = "tensors.safetensors"
 # A fixed timestamp, so that the same model always gives the same bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-# The net's settings besides its module, criterion and optimizer: the ones
-# the engine passes to make_net, and the loss weight a continued fit keeps.
-_NET_SETTINGS = (
-    "lr", "batch_size", "max_epochs", "precision", "validation_fraction", "verbose",
-    "reconstruction_weight",
-)
 
 _PLAIN = (type(None), bool, int, float, str)
 
@@ -126,9 +119,6 @@ def _allowed():
     optimizers of ``torch.optim``. Their code ships with the installed
     libraries: a file only chooses which of them to rebuild, with which data.
     """
-    from . import nn as skae_nn
-    from .nn import _tsne
-
     allowed = _skae_estimators()
     for submodule in {inspect.getmodule(obj) for obj in vars(skae_nn).values()
                       if isinstance(obj, type)} | {_tsne}:
@@ -342,20 +332,21 @@ class _Writer:
                 "state": self.write(state, f"{where}{name}")}
 
     def _net(self, net, where):
-        if type(net) is not AutoencoderNet:
-            _refuse(net, where, "only the skae engine's own net is written")
+        try:
+            description = describe_net(net)
+        except TypeError as error:
+            _refuse(net, where, str(error))
         node_id = self._remember(net)
-        settings = vars(net)
         where = f"{where}.net_"
         return {
             "__kind__": "net", "id": node_id,
-            "module": self.write(net.module_, f"{where}.module_"),
-            "criterion": self.write(net.criterion, f"{where}.criterion"),
-            "criterion_params": self.write(_prefixed(settings, "criterion__"), where),
-            "optimizer": self.write(net.optimizer, f"{where}.optimizer"),
-            "optimizer_params": self.write(_prefixed(settings, "optimizer__"), where),
-            "device": str(net.device),
-            "settings": self.write({name: settings[name] for name in _NET_SETTINGS}, where),
+            "module": self.write(description["module"], f"{where}.module_"),
+            "criterion": self.write(description["criterion"], f"{where}.criterion"),
+            "criterion_params": self.write(description["criterion_params"], where),
+            "optimizer": self.write(description["optimizer"], f"{where}.optimizer"),
+            "optimizer_params": self.write(description["optimizer_params"], where),
+            "device": description["device"],
+            "settings": self.write(description["settings"], where),
             "optimizer_state": self.write(net.optimizer_.state_dict(), f"{where}.optimizer_"),
             "history": self.write(net.history_, f"{where}.history_"),
         }
@@ -380,10 +371,6 @@ def _structure(module):
     """Names and classes of a module's tree, a lazy layer standing for the layer it becomes."""
     return tuple((name, getattr(type(sub), "cls_to_become", None) or type(sub))
                  for name, sub in module.named_modules())
-
-
-def _prefixed(settings, prefix):
-    return {k[len(prefix):]: v for k, v in settings.items() if k.startswith(prefix)}
 
 
 def _safetensors():
@@ -832,19 +819,11 @@ class _Reader:
             optimizer_params.pop("capturable", None)
         criterion_params = self.read(node["criterion_params"])
         settings = self.read(node["settings"])
-        penalties = owner._penalties() if hasattr(owner, "_penalties") else ()
-        spec = TrainingSpec(module=module, epochs=settings["max_epochs"], criterion=criterion,
-                            criterion_params=criterion_params, penalties=penalties)
-        net = make_net(
-            module, criterion, criterion_params, penalties, optimizer, optimizer_params,
-            lr=settings["lr"], device=device, precision=settings["precision"],
-            batch_size=settings["batch_size"], max_epochs=settings["max_epochs"],
-            validation_fraction=settings["validation_fraction"], verbose=settings["verbose"],
-            # The engine's callbacks for a pass of partial_fit; every continued
-            # fit sets its own before it trains.
-            callbacks=owner._callbacks(spec, streaming=True),
-        )
-        net.reconstruction_weight = settings["reconstruction_weight"]
+        if not isinstance(owner, TorchEstimatorMixin):
+            raise _BadFile("a net belongs to an estimator that trains none")
+        net = rebuild_net(owner, module, criterion=criterion, criterion_params=criterion_params,
+                          optimizer=optimizer, optimizer_params=optimizer_params, device=device,
+                          settings=settings)
         state = self.read(node["optimizer_state"])
         _check_optimizer_state(net.optimizer_, state)
         net.optimizer_.load_state_dict(state)

@@ -616,7 +616,7 @@ class ParametricTSNE(
             The fitted estimator.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        return self._train(X, resume=False, streaming=False)
+        return self.train(X, resume=False, streaming=False)
 
     def fit_transform(self, X, y=None):
         """Fit to X and return the map of its rows (``embedding_``).

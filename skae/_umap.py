@@ -727,7 +727,7 @@ class ParametricUMAP(
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         # The engine's fit: the one TorchEstimatorMixin offers its families
         # (ParametricTSNE's too) until the contract names a public one.
-        return self._train(X, resume=False, streaming=False)
+        return self.train(X, resume=False, streaming=False)
 
     def fit_transform(self, X, y=None):
         """Fit to X and return the map of its rows (``embedding_``).

@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval
 from ._array_api import to_fit_namespace
-from ._base import BaseAutoencoder, _decode
+from ._base import _decode
 from ._dense import Autoencoder
 from ._network import given_networks
 from .nn import (
@@ -267,10 +267,6 @@ class VariationalAutoencoder(Autoencoder):
 
     def _settings_needing_own_network(self):
         return {"tied_weights": self.tied_weights}
-
-    # No layer-wise pretraining: the heads of a VAE are trained jointly.
-    training_spec = BaseAutoencoder.training_spec
-    fitted_attributes = BaseAutoencoder.fitted_attributes
 
     def _penalties(self):
         return [(self.beta, kl_per_feature)]

@@ -22,15 +22,25 @@ Every skae family is written on this contract. Read more in the
 :ref:`User Guide <new_family>`.
 """
 
-from ._base import BaseAutoencoder
 from ._compat import Interval, StrOptions
 from ._engine._spec import TrainingSpec
+from ._engine._data_parallel import data_parallel
+from ._engine._rows import dense_block
+from ._engine._chunks import is_memory_mapped
+from ._engine._runtime import resolve_device
 from ._engine._training import (
     TorchEstimatorMixin,
     apply_module,
+    describe_net,
+    draw_seed,
+    rebuild_net,
     restore_on_failure,
     train_stage,
 )
+
+# Last: the autoencoder base is written on the names above, which it imports
+# from here.
+from ._base import BaseAutoencoder  # noqa: E402
 
 # Interval and StrOptions are scikit-learn's parameter constraints, which a
 # family's _parameter_constraints extend; re-exported so that no family
@@ -44,4 +54,14 @@ __all__ = [
     "apply_module",
     "restore_on_failure",
     "train_stage",
+    # Helpers a family's own code may use: rows of any source as a dense
+    # block, the device and seed a parameter stands for.
+    "dense_block",
+    "draw_seed",
+    "is_memory_mapped",
+    "resolve_device",
+    # For services (saving, exporting) and the package's front door.
+    "data_parallel",
+    "describe_net",
+    "rebuild_net",
 ]

@@ -73,6 +73,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._registry import on_estimator_class
+from .extend import BaseAutoencoder, TorchEstimatorMixin
 
 __all__ = ["export_module", "register_converters"]
 
@@ -451,8 +452,6 @@ def _converter(estimator_class):
     converted as its ``transform``. A subclass, or a family written on
     :mod:`skae.extend`, gets the converter of what it is.
     """
-    from ._base import BaseAutoencoder
-    from ._engine._training import TorchEstimatorMixin
 
     if issubclass(estimator_class, BaseAutoencoder):
         return _autoencoder_shape, _convert_autoencoder, {"method": _METHODS}

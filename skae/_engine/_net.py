@@ -27,6 +27,7 @@ from skorch.utils import TeeGenerator
 from .._compat import is_best_score, map_to_cpu_on_load, set_training_mode
 from ._captured import CapturedTrainStep, capture_unsupported_reason, precision_settings
 from ._feedback import EpochTable
+from ._lean import LeanDenseStep, lean_step_unsupported_reason
 from ._runtime import watch_interrupts
 from ..nn._random import training_generator
 from ..exceptions import TrainingDivergedError
@@ -278,6 +279,7 @@ class AutoencoderNet(NeuralNet):
                     if interrupts["fired"]:
                         raise
         finally:
+            vars(self).pop("lean_step_", None)
             captured = vars(self).pop("captured_step_", None)
             if captured is not None:
                 captured.release()
@@ -325,6 +327,45 @@ class AutoencoderNet(NeuralNet):
             )
             self.captured_step_ = engine
         return None if engine.fallback_reason else engine
+
+    def _lean_step(self):
+        """The hand-differentiated CPU step engine for a training epoch, or None.
+
+        Whether it applies is checked when it is built, once per
+        ``partial_fit`` call (it is dropped when the call ends) and again
+        whenever the module, its parameters, the optimizer or the criterion
+        change.
+        """
+        engine = vars(self).get("lean_step_")
+        if (
+            engine is not None
+            and not self.batch_events_wanted_
+            and engine.trains(self.module_, self.optimizer_, self.criterion_)
+        ):
+            return engine
+        vars(self).pop("lean_step_", None)
+        if self.lean_step_unsupported_reason() is not None:
+            return None
+        engine = LeanDenseStep(self.module_, self.optimizer_, self.criterion_)
+        self.lean_step_ = engine
+        return engine
+
+    def lean_step_unsupported_reason(self):
+        """Why training epochs run autograd steps rather than :class:`LeanDenseStep`'s.
+
+        Returns None where the lean step trains: on the CPU, for a module
+        that describes itself as an affine stack, with no callback acting on
+        single batches, and with this class's own step, inference and loss
+        (a subclass that overrides one of them gets its own).
+        """
+        if self._on_cuda():
+            return "the lean step runs on the CPU"
+        if self.batch_events_wanted_:
+            return "a callback acts on single batches"
+        for name in ("train_step", "train_step_single", "infer", "get_loss"):
+            if getattr(type(self), name) is not getattr(AutoencoderNet, name):
+                return f"{type(self).__name__} overrides {name}"
+        return lean_step_unsupported_reason(self.module_, self.optimizer_, self.criterion_)
 
     def _captured_loss(self, X, y):
         return self.get_loss(self.infer(X), y, X=X, training=True)
@@ -423,7 +464,16 @@ class AutoencoderNet(NeuralNet):
             loss = float(captured.run_epoch(iterator.row_order()))
             self._record_epoch(prefix, loss, len(iterator), len(iterator.subset))
             return
+        lean = self._lean_step() if training and not fit_params else None
         set_training_mode(self, training)
+        if lean is not None:
+            loss, n_batches, n_rows = lean.run_epoch(
+                iterator,
+                reconstruction_weight=self.reconstruction_weight,
+                penalties=self.penalties,
+            )
+            self._record_epoch(prefix, loss, n_batches, n_rows)
+            return
         # The size-weighted sum of batch losses stays on the device and is
         # read once per epoch. Summed in place rather than kept batch by
         # batch: each kept scalar pins a block of the CPU heap between the

@@ -290,8 +290,33 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         super().__setstate__(state)
 
     # -------------------------------------------------------------- training
-    def _train(self, X, y=None, *, resume, streaming):
-        """Train on X as ``training_spec`` describes, then set the fitted state."""
+    def train(self, X, y=None, *, resume=False, streaming=False):
+        """The engine's fit: train on X as ``training_spec`` describes, then set the fitted state.
+
+        What a family's ``fit`` and ``partial_fit`` call once they have
+        validated X (decorated with :func:`~skae.extend.restore_on_failure`,
+        so that a failure leaves the estimator as it was): the engine seeds
+        the run, asks :meth:`training_spec` for the module and its loss,
+        trains it on the estimator's device with its settings, and sets the
+        attributes :meth:`fitted_attributes` returns, in one step.
+
+        Parameters
+        ----------
+        X : ndarray, scipy sparse matrix, numpy.memmap or torch.Tensor of shape (n_samples, n_features)
+            The validated training data.
+        y : ndarray of shape (n_samples,) or None, default=None
+            Targets, for estimators that have them.
+        resume : bool, default=False
+            Continue the fitted model (a warm start, ``partial_fit``) instead
+            of building a new one.
+        streaming : bool, default=False
+            One pass over X, as ``partial_fit`` trains.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
         # This process alone, or all processes of a data_parallel block.
         engine = training_engine()
         device = engine.device(self.device)
@@ -330,12 +355,14 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         if spec.reconstruction_weight is not None:
             net.reconstruction_weight = spec.reconstruction_weight
         callbacks = dict(net.callbacks_)
-        callbacks["stop_on_divergence"].reference_loss = net.reference_loss(
-            X_tensor, y_tensor,
-            n_rows=max(1, min(_REFERENCE_ROWS, _REFERENCE_VALUES // rows.shape[1])),
-        )
         epochs_before = len(net.history)
         with torch_threads(self._thread_count(net.module_, device)):
+            # On the training's threads: a small net's reference pass split
+            # over busy cores costs more than all its training steps.
+            callbacks["stop_on_divergence"].reference_loss = net.reference_loss(
+                X_tensor, y_tensor,
+                n_rows=max(1, min(_REFERENCE_ROWS, _REFERENCE_VALUES // rows.shape[1])),
+            )
             try:
                 with engine.training(net):
                     net.partial_fit(X_tensor, y_tensor, epochs=epochs)
@@ -460,6 +487,10 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         elif self.optimizer == "sgd":
             settings["momentum"] = 0.9
         return OPTIMIZERS[self.optimizer], settings
+
+    def _penalties(self):
+        """Weighted extra loss terms: a list of (weight, callable(output)); none by default."""
+        return []
 
     def _callbacks(self, spec, *, streaming):
         callbacks = [
@@ -775,6 +806,96 @@ def _holds_model_state(value, depth=0):
     if depth < 3 and isinstance(value, (list, tuple)):
         return any(_holds_model_state(v, depth + 1) for v in value)
     return False
+
+
+# The net's settings besides its module, criterion and optimizer: the ones
+# make_net takes, and the loss weight a continued fit keeps.
+_NET_SETTINGS = (
+    "lr", "batch_size", "max_epochs", "precision", "validation_fraction", "verbose",
+    "reconstruction_weight",
+)
+
+
+def describe_net(net):
+    """What rebuilds a fitted estimator's net: for services that save a model.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        A fitted estimator's ``net_``.
+
+    Returns
+    -------
+    description : dict
+        ``module`` (the fitted module), ``criterion`` and ``optimizer``
+        (classes), ``criterion_params`` and ``optimizer_params`` (dicts),
+        ``device`` (a string) and ``settings`` (the net's training settings),
+        which :func:`rebuild_net` takes back.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not the engine's own net.
+    """
+    if type(net) is not AutoencoderNet:
+        raise TypeError("only the skae engine's own net can be described")
+    attributes = vars(net)
+    return {
+        "module": net.module_,
+        "criterion": net.criterion,
+        "criterion_params": _prefixed(attributes, "criterion__"),
+        "optimizer": net.optimizer,
+        "optimizer_params": _prefixed(attributes, "optimizer__"),
+        "device": str(net.device),
+        "settings": {name: attributes[name] for name in _NET_SETTINGS},
+    }
+
+
+def rebuild_net(estimator, module, *, criterion, criterion_params, optimizer, optimizer_params,
+                device, settings):
+    """The engine's net for ``estimator`` around a restored ``module``, as a fit builds it.
+
+    For services that load a saved model: the estimator's loss terms and the
+    engine's callbacks (those of a ``partial_fit`` pass: every continued fit
+    sets its own before it trains) are the estimator's own; the rest comes
+    from what :func:`describe_net` returned. The net is initialised, with a
+    fresh optimizer whose state the caller may then load.
+
+    Parameters
+    ----------
+    estimator : TorchEstimatorMixin
+        The estimator the net belongs to.
+    module : torch.nn.Module
+        The restored module.
+    criterion, optimizer : type
+        The loss and optimizer classes.
+    criterion_params, optimizer_params : dict
+        Their parameters.
+    device : torch.device
+        Where the net trains.
+    settings : dict
+        The net's training settings, as :func:`describe_net` gives them.
+
+    Returns
+    -------
+    net : skorch.NeuralNet
+    """
+    penalties = estimator._penalties()
+    spec = TrainingSpec(module=module, epochs=settings["max_epochs"], criterion=criterion,
+                        criterion_params=criterion_params, penalties=penalties)
+    net = make_net(
+        module, criterion, criterion_params, penalties, optimizer, optimizer_params,
+        lr=settings["lr"], device=device, precision=settings["precision"],
+        batch_size=settings["batch_size"], max_epochs=settings["max_epochs"],
+        validation_fraction=settings["validation_fraction"], verbose=settings["verbose"],
+        callbacks=estimator._callbacks(spec, streaming=True),
+    )
+    net.reconstruction_weight = settings["reconstruction_weight"]
+    return net
+
+
+def _prefixed(settings, prefix):
+    return {k[len(prefix):]: v for k, v in settings.items() if k.startswith(prefix)}
 
 
 def make_net(module, criterion, criterion_params, penalties, optimizer, optimizer_params,

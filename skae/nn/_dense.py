@@ -1,6 +1,7 @@
 """Dense (fully connected) autoencoder modules."""
 
 from itertools import pairwise
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -12,6 +13,36 @@ from ._output import AutoencoderOutput
 
 def _activate(activation, x):
     return x if type(activation) is nn.Identity else activation(x)
+
+
+class AffineLayer(NamedTuple):
+    """One layer of a dense stack: ``activation(x @ W.T + bias)``.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter
+        The parameter holding the layer's weights.
+    bias : torch.nn.Parameter or None
+        The layer's bias, if it has one.
+    transposed : bool
+        True when the layer multiplies by ``weight`` itself, not its
+        transpose (a tied decoder layer reusing its mirror's weights).
+    activation : torch.nn.Module or None
+        The activation module after the layer; None for the identity.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    transposed: bool
+    activation: nn.Module | None
+
+
+class AffineStack(NamedTuple):
+    """:meth:`DenseAutoencoderModule.forward` as plain data (see ``affine_stack``)."""
+
+    layers: tuple
+    code_index: int
+    corruption: nn.Module | None
 
 
 class DenseAutoencoderModule(nn.Module):
@@ -132,6 +163,47 @@ class DenseAutoencoderModule(nn.Module):
     def forward(self, x):
         code = self.encode(_activate(self.corruption, x))
         return AutoencoderOutput(self.decode(code), code)
+
+    def affine_stack(self):
+        """The training forward pass as a list of affine layers, or None.
+
+        A training step that differentiates the stack by hand (the CPU
+        training step of :mod:`skae._engine._lean`) reads this instead of the
+        module's attributes. Subclasses that change ``forward``, ``encode``,
+        ``encode_hidden`` or ``decode`` get None: their pass is not the one
+        described here.
+
+        Returns
+        -------
+        stack : AffineStack or None
+            ``layers``: one :class:`AffineLayer` per layer, from the input to
+            the reconstruction; ``code_index``: the index of the layer whose
+            output is the code; ``corruption``: the input corruption module,
+            or None when there is none.
+        """
+        base = DenseAutoencoderModule
+        if any(getattr(type(self), name) is not getattr(base, name)
+               for name in ("forward", "encode", "encode_hidden", "decode")):
+            return None
+
+        def activation(module):
+            return None if type(module) is nn.Identity else module
+
+        last = len(self.encoder_layers) - 1
+        layers = [
+            AffineLayer(layer.weight, layer.bias, False, activation(
+                self.code_activation if depth == last else self.hidden_activation))
+            for depth, layer in enumerate(self.encoder_layers)
+        ]
+        mirrors = list(self.encoder_layers)[::-1]
+        decoders = self.decoder_biases if self.tied_weights else self.decoder_layers
+        for depth, (mirror, decoder) in enumerate(zip(mirrors, decoders)):
+            after = activation(self.output_activation if depth == last else self.hidden_activation)
+            if self.tied_weights:
+                layers.append(AffineLayer(mirror.weight, decoder, True, after))
+            else:
+                layers.append(AffineLayer(decoder.weight, decoder.bias, False, after))
+        return AffineStack(tuple(layers), last, activation(self.corruption))
 
     def make_stage(self, depth):
         """A fresh one-layer autoencoder standing for layer ``depth`` of the stack.
