@@ -386,6 +386,8 @@ class BaseAutoencoder(
                 reconstruction.reshape(-1, 1), target.reshape(-1, 1), self._reconstruction_loss()
             ).reshape(target.shape) / n_features
             rest = -self._sample_scores(module, x) - per_feature.sum(dim=1)
+            # A row whose error overflowed is all in its infinite features.
+            rest = torch.where(torch.isfinite(rest), rest, torch.zeros_like(rest))
             return per_feature + rest.unsqueeze(1) / n_features
 
         result = self._apply(contributions, rows)

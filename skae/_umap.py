@@ -87,7 +87,13 @@ def nearest_neighbors(X, n_neighbors, *, metric, metric_params, method, random_s
         return distances.astype(np.float64), indices.astype(np.int64)
     search = NearestNeighbors(n_neighbors=n_neighbors, metric=metric, metric_params=metric_params,
                               n_jobs=n_jobs)
-    distances, indices = search.fit(X).kneighbors(X)
+    try:
+        distances, indices = search.fit(X).kneighbors(X)
+    except TypeError as error:
+        if not metric_params:
+            raise
+        raise TypeError(f"metric_params={metric_params!r} are not parameters of "
+                        f"metric={metric!r}: {error}") from error
     return distances.astype(np.float64), indices.astype(np.int64)
 
 
@@ -469,7 +475,9 @@ class ParametricUMAP(
         "n_neighbors": [Interval(Integral, 2, None, closed="left")],
         "min_dist": [Interval(Real, 0, None, closed="left")],
         "spread": [Interval(Real, 0, None, closed="neither")],
-        "metric": [StrOptions(set(VALID_METRICS["brute"]) - {"precomputed"}), callable],
+        # NaN is refused in X, so the metric that skips NaN has nothing to do.
+        "metric": [StrOptions(set(VALID_METRICS["brute"]) - {"precomputed", "nan_euclidean"}),
+                   callable],
         "metric_params": [dict, None],
         "neighbor_search": [StrOptions({"auto", "exact", "pynndescent"})],
         "local_connectivity": [Interval(Real, 0, None, closed="left")],
@@ -584,7 +592,7 @@ class ParametricUMAP(
         if len(weights) == 0:
             raise ValueError(
                 f"The fuzzy graph of these {n_samples} rows has no edge (every neighbour lies at "
-                f"metric={self.metric!r}'s disconnection distance): there is nothing to map."
+                f"the disconnection distance of metric={self.metric!r}): there is nothing to map."
             )
         rows = torch.as_tensor(np.asarray(X, dtype=np.float32))
         module.sampler = EdgeSampler(rows, torch.as_tensor(heads, dtype=torch.int64),
@@ -645,8 +653,8 @@ class ParametricUMAP(
             # umap-learn's behaviour, with its message.
             n_neighbors = max(2, n_samples - 1)
             warnings.warn(
-                f"n_neighbors={self.n_neighbors} is larger than the dataset size "
-                f"({n_samples} samples); truncating to n_samples - 1 = {n_neighbors}.",
+                f"n_neighbors={self.n_neighbors} is not smaller than the dataset size "
+                f"({n_samples} samples); truncating to {n_neighbors}.",
                 UserWarning,
                 stacklevel=4,
             )
@@ -664,7 +672,7 @@ class ParametricUMAP(
         if isolated:
             warnings.warn(
                 f"{isolated} of {n_samples} rows have no edge in the fuzzy graph (their "
-                f"neighbours lie at metric={self.metric!r}'s disconnection distance "
+                f"neighbours lie at the disconnection distance of metric={self.metric!r}, "
                 f"{disconnection}): nothing attracts them, and the network places them as "
                 "it places new points.",
                 UserWarning,

@@ -334,13 +334,28 @@ def _convert_autoencoder(scope, operator, container):
 
 def _convert_embedding(scope, operator, container):
     estimator = operator.raw_operator
-    _add_module(scope, container, estimator.module_, _encode, estimator.n_features_in_,
+    if _embedding_method(container, estimator) == "inverse_transform":
+        fn, width = _decode, len(estimator.get_feature_names_out())
+    else:
+        fn, width = _encode, estimator.n_features_in_
+    _add_module(scope, container, estimator.module_, fn, width,
                 operator.inputs[0].full_name, operator.outputs[0].full_name,
                 _input_dtype(operator))
 
 
 def _embedding_shape(operator):
-    _set_output_width(operator, len(operator.raw_operator.get_feature_names_out()))
+    estimator = operator.raw_operator
+    if _embedding_method(operator.scope_inst, estimator) == "inverse_transform":
+        _set_output_width(operator, estimator.n_features_in_)
+    else:
+        _set_output_width(operator, len(estimator.get_feature_names_out()))
+
+
+def _embedding_method(options_source, estimator):
+    """A map with a decoder converts either way; one without, its transform only."""
+    if not hasattr(estimator, "inverse_transform"):
+        return "transform"
+    return _method(options_source, estimator)
 
 
 # ---------------------------------------------------------------- detector
@@ -458,10 +473,14 @@ def _converter(estimator_class):
     if callable(getattr(estimator_class, "score_module", None)):
         return _detector_shape, _convert_detector, None
     if hasattr(estimator_class, "predict_proba"):
-        return _classifier_shape, _convert_classifier, {"zipmap": [False]}
+        # skl2onnx's classifier parser adds the ZipMap of the probabilities
+        # when asked (its default), as for scikit-learn's classifiers.
+        return _classifier_shape, _convert_classifier, {"zipmap": [True, False, "columns"],
+                                                        "nocl": [False]}
     if issubclass(estimator_class, TorchEstimatorMixin) and hasattr(estimator_class,
                                                                     "transform"):
-        return _embedding_shape, _convert_embedding, None
+        options = {"method": _METHODS} if hasattr(estimator_class, "inverse_transform") else None
+        return _embedding_shape, _convert_embedding, options
     return None
 
 

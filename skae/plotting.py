@@ -255,7 +255,11 @@ def plot_explanation(contributions, *, image_shape=None, image=None, n_features=
             raise ValueError(f"image_shape {tuple(image_shape)} does not hold "
                              f"{values.size} contributions of one channel.")
         if image is not None:
-            ax.imshow(np.asarray(image, dtype=float).reshape(height_width), cmap="gray_r")
+            image = np.asarray(image, dtype=float)
+            if image.size != values.size:
+                raise ValueError(f"image holds {image.size} pixels, but the row has "
+                                 f"{values.size} contributions.")
+            ax.imshow(image.reshape(height_width), cmap="gray_r")
             # The most anomalous pixels marked, not coloured: a few pixels
             # often carry most of a row's score, and a colour scale set by
             # them would hide the rest.

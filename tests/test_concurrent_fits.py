@@ -82,3 +82,37 @@ def test_fits_in_threads_give_the_serial_models(family, params, digits):
     for codes, expected in zip(results, serial):
         assert_array_equal(codes, expected)
     assert not np.array_equal(serial[0], serial[1])
+
+
+@pytest.mark.parametrize("family, params", NOISY,
+                         ids=[f"{cls.__name__}-{params}" for cls, params in NOISY])
+def test_a_fit_leaves_torchs_generator_alone(family, params, digits):
+    import torch
+
+    X = digits[0][:200]
+    before = torch.get_rng_state()
+    quick(family, random_state=0, **params).fit(X)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_fit_does_not_rewind_another_threads_draws(digits):
+    """Draws a thread makes from torch's generator while a fit trains are never replayed."""
+    import torch
+
+    X = digits[0]
+    draws, done = [], threading.Event()
+
+    def draw():
+        while not done.is_set():
+            draws.append(int(torch.randint(2**62, ()).item()))
+
+    thread = threading.Thread(target=draw)
+    thread.start()
+    try:
+        quick(DenoisingAutoencoder, max_epochs=20).fit(X)
+    finally:
+        done.set()
+        thread.join()
+    # Rewinding would repeat values; 2**62 possible values make a repeat
+    # otherwise all but impossible.
+    assert len(set(draws)) > 0.999 * len(draws)

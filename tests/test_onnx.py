@@ -273,3 +273,35 @@ def test_structured_models_export_through_torch_onnx(estimator, digits):
         (output,) = session.run(None, {"X": rows})
         assert output.shape == expected.shape
         assert np.abs(output - expected).max() < 1e-5
+
+
+def test_classifier_converts_with_default_options_as_scikit_learns_do():
+    from skae import AutoencoderClassifier
+
+    X = np.random.RandomState(0).rand(60, 5).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(int)
+    classifier = AutoencoderClassifier(Autoencoder(2, hidden_layer_sizes=(4,), max_epochs=2,
+                                                   device="cpu"),
+                                       max_epochs=2, random_state=0).fit(X, y)
+    graph = skl2onnx.to_onnx(classifier, X[:1])
+    session = onnxruntime.InferenceSession(graph.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {"X": X})
+    assert_array_equal(labels, classifier.predict(X))
+    # The ZipMap's one dict per row, as LogisticRegression's default graph gives.
+    assert_allclose([[row[c] for c in classifier.classes_] for row in probabilities],
+                    classifier.predict_proba(X), atol=1e-5)
+
+
+def test_a_map_with_a_decoder_converts_its_inverse_transform():
+    from skae import ParametricUMAP
+
+    X = np.random.RandomState(0).rand(60, 5).astype(np.float32)
+    umap = ParametricUMAP(max_epochs=2, n_neighbors=5, hidden_layer_sizes=(8,),
+                          reconstruction_weight=1.0, device="cpu", random_state=0).fit(X)
+    graph = skl2onnx.to_onnx(umap, umap.embedding_[:1],
+                             options={"method": "inverse_transform"})
+    session = onnxruntime.InferenceSession(graph.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    assert_allclose(session.run(None, {"X": umap.embedding_})[0],
+                    umap.inverse_transform(umap.embedding_), atol=1e-5)

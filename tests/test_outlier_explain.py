@@ -363,3 +363,23 @@ def test_torch_rows_in_torch_rows_out_under_array_api_dispatch(fitted_default):
         assert isinstance(contributions, torch.Tensor)
         with pytest.raises(ValueError, match="namespace"):
             detector.explain(X)
+
+
+# ------------------------------------------------------------ overflowing rows
+@pytest.mark.parametrize("value, dtype", [(1e160, np.float64), (1e20, np.float32)])
+def test_a_finite_row_that_overflows_is_the_most_anomalous(value, dtype):
+    """Far enough out, a finite value overflows the score: -inf, an outlier, and the
+    explanation names the feature rather than returning NaN."""
+    X = np.random.RandomState(0).rand(80, 6)
+    detector = AutoencoderOutlierDetector(random_state=0).fit(X)
+    row = X[:1].astype(dtype)
+    row[0, 3] = value
+    assert detector.score_samples(row)[0] == -np.inf
+    assert detector.predict(row)[0] == -1
+    contributions = np.asarray(detector.explain(row))[0]
+    assert not np.isnan(contributions).any()
+    assert contributions.argmax() == 3 and contributions[3] == np.inf
+    autoencoder = Autoencoder(n_components=2, hidden_layer_sizes=(4,), max_epochs=2,
+                              device="cpu", random_state=0).fit(X)
+    shares = np.asarray(autoencoder.explain(row))[0]
+    assert not np.isnan(shares).any() and shares[3] == np.inf

@@ -206,7 +206,8 @@ def test_own_encoder_and_decoder(blobs):
 
 # ---------------------------------------------------- what users throw at it
 def test_too_few_rows_for_n_neighbors_truncates_as_umap_learn(blobs):
-    with pytest.warns(UserWarning, match="truncating to n_samples - 1"):
+    with pytest.warns(UserWarning,
+                      match=r"not smaller than the dataset size \(12 samples\); truncating to 11"):
         est = quick(n_neighbors=50, max_epochs=1).fit(blobs[:12])
     assert est.embedding_.shape == (12, 2)
     # Two rows still make a map.

@@ -115,7 +115,8 @@ def training_draws(seed, device):
     shuffles, validation splits), so two fits in two threads give the
     models they give one after the other. A user's module that draws from
     torch's default generator (``torch.nn.Dropout``) is not covered: its
-    fits are reproducible when they run one at a time. On CUDA, where a
+    fits are reproducible when they run one at a time, and its draws advance
+    that generator as they would outside a fit. On CUDA, where a
     captured step replays draws of the default CUDA generator, training
     draws from that generator, seeded, one fit at a time, as before.
     """
@@ -125,16 +126,11 @@ def training_draws(seed, device):
         return
     # A stream apart from the one initialisation drew from the same seed.
     generator = torch.Generator().manual_seed((seed * _GOLDEN_GAMMA + 1) % 2**63)
-    with _GLOBAL_RNG_LOCK:
-        saved = torch.get_rng_state()
-    try:
-        with drawing_from(generator):
-            yield
-    finally:
-        # A user's module may have drawn from the default generator: it is
-        # put back as the fit found it, as fork_rng does.
-        with _GLOBAL_RNG_LOCK:
-            torch.set_rng_state(saved)
+    # torch's default generator is neither saved nor restored here: skae
+    # draws nothing from it while training, and putting it back would rewind
+    # the draws other threads made meanwhile.
+    with drawing_from(generator):
+        yield
 
 
 @contextlib.contextmanager

@@ -1,5 +1,7 @@
 """The default outlier detector's score, as one torch module over its members."""
 
+import math
+
 import torch
 from torch import nn
 
@@ -74,6 +76,9 @@ class EnsembleScore(nn.Module):
         log_components = -0.5 * whitened.square().sum(dim=-1) + log_normalisers.unsqueeze(1)
         # torch.logsumexp by hand: torch.onnx exports it with an If subgraph.
         largest = log_components.max(dim=0).values
+        # A code so far out that every component's density underflows has
+        # log-density -inf, not -inf minus -inf.
+        largest = torch.where(torch.isfinite(largest), largest, torch.zeros_like(largest))
         return largest + torch.log(torch.exp(log_components - largest).sum(dim=0))
 
     def parts_of_members(self, x):
@@ -137,11 +142,34 @@ class EnsembleScore(nn.Module):
                  for j in range(self.n_mixtures)], dim=1)
             rest = rest + self.density_weight * densities.mean(dim=1, keepdim=True)
             total = total + shares / spreads[0] + rest / n_features
-        return total / len(self.members)
+        total = total / len(self.members)
+        overflowed = ~torch.isfinite(total).all(dim=1)
+        if overflowed.any():
+            total[overflowed] = self._overflowed_contributions(z[overflowed])
+        return total
+
+    def _overflowed_contributions(self, z):
+        """Rows whose score overflowed: +inf on the features that overflowed it, 0 elsewhere.
+
+        The features whose squared error is infinite in some member carry the
+        infinite score; where none is (the code alone overflowed), the
+        feature farthest outside its training range does.
+        """
+        culprits = torch.zeros_like(z, dtype=torch.bool)
+        for member in self.members:
+            squared_errors, _ = self.parts(member, z)
+            culprits |= ~torch.isfinite(squared_errors)
+        unnamed = ~culprits.any(dim=1)
+        farthest = torch.nan_to_num(z.abs(), nan=math.inf).argmax(dim=1)
+        culprits[unnamed, farthest[unnamed]] = True
+        return torch.where(culprits, torch.full_like(z, math.inf), torch.zeros_like(z))
 
     def forward(self, x):
         parts = self.parts_of_members(x)
         if self.centres is not None:
             parts = (parts - self.centres) / self.spreads
         density = parts[:, :, 1:].mean(dim=2)
-        return -(parts[:, :, 0] + self.density_weight * density).mean(dim=1)
+        score = -(parts[:, :, 0] + self.density_weight * density).mean(dim=1)
+        # A finite row far enough out overflows its error or its code (an
+        # infinity minus another): it is as anomalous as a score can say.
+        return torch.where(torch.isnan(score), torch.full_like(score, -math.inf), score)
