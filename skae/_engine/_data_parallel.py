@@ -31,6 +31,7 @@ from .._compat import (
 )
 from ._net import AutoencoderNet, GatheredBatches, RowSubset
 from ._runtime import resolve_device
+from ..nn._random import training_generator
 
 
 class _LocalTraining:
@@ -334,10 +335,17 @@ class _ParallelState:
 
 
 def _copy_of_torch_generator(device):
-    """A generator in the state torch's default one for ``device`` is in now."""
+    """A generator in the state the fit's draws for ``device`` are in now.
+
+    The fit's own generator where it has one (:mod:`skae.nn`'s
+    ``training_generator``), torch's default one otherwise.
+    """
     device = torch.device(device)
     generator = torch.Generator(device=device)
-    if device.type == "cuda":
+    fit_generator = training_generator(device)
+    if fit_generator is not None:
+        generator.set_state(fit_generator.get_state())
+    elif device.type == "cuda":
         generator.set_state(torch.cuda.get_rng_state(device))
     else:
         generator.set_state(torch.get_rng_state())
