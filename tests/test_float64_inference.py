@@ -92,7 +92,7 @@ def test_a_restored_failure_is_seen(model, X):
 
 
 def test_unchanged_weights_reuse_the_twin(model, X):
-    from skae._engine._training import _FLOAT64
+    from skae._engine._inference import _FLOAT64
 
     model.transform(X[:1])
     first = _FLOAT64.twin(model.module_)

@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from skae import Autoencoder, LinearAutoencoder, VariationalAutoencoder
 from skae._engine import _chunks
 from skae._engine._chunks import MappedRows, is_memory_mapped, windowed_permutation
-from skae._engine._training import to_training_tensor
+from skae._engine._sources import to_training_tensor
 
 
 def save_memmap(path, X):

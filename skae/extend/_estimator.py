@@ -1,67 +1,52 @@
-"""The fit skeleton every skae estimator shares: net, callbacks, device, seeds.
+"""The base of every estimator backed by one torch module, on the engine's calls.
 
 :class:`TorchEstimatorMixin` turns an estimator's flat parameters into one
-:class:`~skae._engine._net.AutoencoderNet`, trains it reproducibly on the chosen
-device, keeps the estimator unchanged when a fit fails, and runs inference
-chunk by chunk in the input's dtype. An estimator supplies two methods, the
-extension contract of :mod:`skae._engine._spec`: ``training_spec`` (what to train)
-and ``fitted_attributes`` (what the trained net means for the estimator).
+skorch net, trains it reproducibly on the chosen device through the engine,
+keeps the estimator unchanged when a fit fails, and runs inference chunk by
+chunk in the input's dtype. A family supplies two methods: ``training_spec``
+(what to train) and ``fitted_attributes`` (what the trained net means for
+the estimator).
 """
 
-import contextlib
-import contextvars
 import copy
 import functools
 import inspect
 import itertools
-import threading
 import warnings
-import weakref
 from numbers import Integral, Real
-from typing import NamedTuple
 
 import numpy as np
 import torch
-from scipy import sparse
 from sklearn.utils import check_random_state
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from .._array_api import ArrayAPIMixin, fit_namespace, in_fit_namespace
 from .._compat import Interval, StrOptions
-from ._data_parallel import training_engine
-from ._chunks import MappedRows, is_memory_mapped
-from ._feedback import EpochProgressBar, close_progress_bars, warn_if_not_converged
-from ._net import AutoencoderNet, LastEpochWeights, StopOnDivergence
-from ._rows import SparseRows, dense_block
-from ._runtime import SMALL_STEP_FLOPS, seeded, step_flops, torch_threads, training_draws
+from .._engine._data_parallel import training_engine
+from .._engine._feedback import EpochProgressBar, close_progress_bars, warn_if_not_converged
+from .._engine._inference import apply_module, weights_changed
+from .._engine._net import LastEpochWeights, StopOnDivergence
+from .._engine._nets import OPTIMIZERS, drop_training_references, make_net
+from .._engine._runtime import (
+    SMALL_STEP_FLOPS,
+    seeded,
+    step_flops,
+    torch_threads,
+    training_draws,
+)
+from .._engine._sources import check_finite, to_training_tensor
+from .._engine._spec import TrainingSpec
+from .._engine._stages import in_run, Run
 from ..exceptions import TrainingInterrupted, TrainingInterruptedWarning
-from ._spec import TrainingSpec
-
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-    "adadelta": torch.optim.Adadelta,
-}
-
-# Rows per forward pass at inference: bounds memory, never changes results.
-_INFERENCE_CHUNK = 8192
-
-# Sparse input is densified a chunk at a time; wide rows make chunks shorter
-# so that one densified chunk stays within this many bytes.
-_DENSIFIED_CHUNK_BYTES = 64 * 2**20
-
-# Data on a CUDA device is copied there once when it takes at most this
-# share of the free memory; otherwise each batch is copied as it is used.
-_DEVICE_RESIDENT_SHARE = 0.25
 
 # Rows (and at most this many values) of the training data on which the loss
 # of a model that learned nothing is measured, the yardstick for divergence.
 _REFERENCE_ROWS = 1024
+
+
 _REFERENCE_VALUES = 2**20
 
-_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 def draw_seed(random_state):
     """A torch seed from ``random_state``.
@@ -81,71 +66,6 @@ def _same_value(a, b):
         return bool(a == b)
     except (TypeError, ValueError):
         return a is b
-
-
-class _NetState:
-    """What a resumed fit may change in a net, captured to be put back."""
-
-    def __init__(self, net):
-        self.net = net
-        self.attributes = dict(vars(net))
-        self.n_epochs = len(net.history)
-        self.module = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
-        self.optimizer = copy.deepcopy(net.optimizer_.state_dict())
-
-    def restore(self):
-        net = self.net
-        vars(net).clear()
-        vars(net).update(self.attributes)
-        del net.history[self.n_epochs :]
-        net.module_.load_state_dict(self.module)
-        net.optimizer_.load_state_dict(self.optimizer)
-        weights_changed(net.module_)
-
-
-def restore_on_failure(fit_method):
-    """Decorate a fit method: if it raises, the estimator is put back as it was.
-
-    A fresh fit that fails leaves the estimator unfitted; a continued one
-    (``partial_fit``, ``warm_start``) leaves the previous model, weights,
-    optimizer state and attributes. The one exception is a Ctrl-C after a
-    completed epoch (:class:`TrainingInterrupted`), which keeps that
-    epoch's model. Every skae ``fit`` and ``partial_fit`` is decorated with it.
-
-    Parameters
-    ----------
-    fit_method : callable
-        A method ``fit(self, X, ...)`` that changes the estimator.
-
-    Returns
-    -------
-    fit : callable
-        The method, restoring the estimator's state when it raises.
-    """
-
-    @functools.wraps(fit_method)
-    def fit(self, *args, **kwargs):
-        saved = dict(vars(self))
-        net = saved.get("net_")
-        net_state = _NetState(net) if net is not None else None
-
-        def restore():
-            vars(self).clear()
-            vars(self).update(saved)
-            if net_state is not None:
-                net_state.restore()
-
-        try:
-            return fit_method(self, *args, **kwargs)
-        except TrainingInterrupted as interrupt:
-            if interrupt.estimator is not self:
-                restore()
-            raise
-        except BaseException:
-            restore()
-            raise
-
-    return fit
 
 
 class TorchEstimatorMixin(ArrayAPIMixin):
@@ -325,7 +245,7 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         if resume:
             self._check_same_model(device)
         seed = engine.shared_seed(draw_seed(self.random_state))
-        with seeded(seed, device), _in_run(_Run(self, device)):
+        with seeded(seed, device), in_run(Run(functools.partial(self._make_net, device=device, streaming=False), device)):
             spec = self.training_spec(
                 X, y, fitted_module=self.module_ if resume else None, streaming=streaming
             )
@@ -348,7 +268,7 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         rows = X if spec.inputs is None else spec.inputs
         X_tensor = to_training_tensor(rows, torch.float32, device)
         if X_tensor.device.type == "cuda":
-            _check_finite(X_tensor)
+            check_finite(X_tensor)
         y_tensor = None if spec.target is None else to_training_tensor(
             np.asarray(spec.target), torch.int64, device
         )
@@ -598,259 +518,6 @@ class TorchEstimatorMixin(ArrayAPIMixin):
         return apply_module(fn, A, self.module_ if module is None else module)
 
 
-class _Run(NamedTuple):
-    """The fit in progress: its estimator and the device it trains on."""
-
-    estimator: object
-    device: torch.device
-
-
-# The fit whose training_spec is running, for the stages it trains (each
-# thread sees its own).
-_CURRENT_RUN = contextvars.ContextVar("skae_current_run", default=None)
-
-
-@contextlib.contextmanager
-def _in_run(run):
-    token = _CURRENT_RUN.set(run)
-    try:
-        yield
-    finally:
-        _CURRENT_RUN.reset(token)
-
-
-def train_stage(spec, X):
-    """Train a stage of the fit in progress (a pretraining layer, an inner model) on X.
-
-    Called from a family's ``training_spec``: the stage's module is trained
-    as ``spec`` describes, with the estimator's training settings, on the
-    device, under the seed and with the precision of the fit that called
-    it, and the trained skorch net is returned (its module on that device,
-    its ``history`` the stage's). Nothing of the stage is kept by the
-    estimator unless the family puts it in its spec.
-
-    Parameters
-    ----------
-    spec : TrainingSpec
-        The stage: its module, loss, penalties and epochs.
-    X : array-like or torch.Tensor of shape (n_samples, n_features)
-        The rows the stage trains on (a previous stage's codes, say).
-
-    Returns
-    -------
-    net : skorch.NeuralNet
-        The trained net of the stage.
-    """
-    run = _CURRENT_RUN.get()
-    if run is None:
-        raise RuntimeError(
-            "train_stage trains a stage of a fit in progress: call it from the "
-            "family's training_spec."
-        )
-    net = run.estimator._make_net(spec, run.device, streaming=False)
-    rows = to_training_tensor(X, torch.float32, run.device)
-    with torch.enable_grad():
-        net.partial_fit(rows, epochs=spec.epochs)
-    drop_training_references(net)
-    close_progress_bars(net)
-    return net
-
-
-def apply_module(fn, X, module):
-    """``fn(module, rows)`` over the rows of X, chunk by chunk, in X's float dtype.
-
-    How every skae estimator runs inference, for a family's
-    ``fitted_attributes`` too: X (a float32 or float64 ndarray, scipy sparse
-    matrix or memmap) is converted a chunk at a time and never copied whole;
-    float64 rows compute with a float64 twin of the module holding its
-    current weights; the module runs in eval mode under
-    ``torch.inference_mode``, on its own device. ``fn`` returns a tensor
-    with one row per input row.
-
-    Parameters
-    ----------
-    fn : callable
-        ``fn(module, rows) -> torch.Tensor``, such as
-        ``lambda module, rows: module.encode(rows)``.
-    X : ndarray, sparse matrix or memmap of shape (n_samples, n_features)
-        Validated float rows.
-    module : torch.nn.Module
-        The module, typically ``net.module_``.
-
-    Returns
-    -------
-    result : ndarray of shape (n_samples, ...)
-        ``fn``'s rows, in X's dtype.
-    """
-    if isinstance(X, torch.Tensor):
-        return _apply_to_tensor(fn, X, module)
-    dtype = np.dtype(X.dtype)
-    if dtype == np.float32:
-        # The fitted weights themselves: no context to enter on the path a
-        # one-row transform takes.
-        if module.training:
-            module.eval()
-        return _apply_in(fn, X, module, dtype)
-    with _inference_module(module, _TORCH_DTYPES[dtype]) as in_dtype:
-        return _apply_in(fn, X, in_dtype, dtype)
-
-
-def _inference_module(module, dtype):
-    """A context giving ``module`` in ``dtype``, with its current weights, in eval mode."""
-    if module.training:
-        module.eval()
-    if dtype == torch.float32:
-        return contextlib.nullcontext(module)
-    return float64_view(module)
-
-
-def _apply_in(fn, A, module, dtype):
-    device = next(module.parameters()).device
-    on_cuda = device.type == "cuda"
-    with torch.inference_mode():
-        n_rows = A.shape[0]
-        chunk_rows = _INFERENCE_CHUNK
-        if sparse.issparse(A):
-            row_bytes = A.shape[1] * dtype.itemsize
-            chunk_rows = max(1, min(chunk_rows, _DENSIFIED_CHUNK_BYTES // row_bytes))
-        if n_rows <= chunk_rows and not on_cuda:
-            # One chunk: the result is the output, with no copy into it.
-            return fn(module, _read_only_tensor(dense_block(A))).numpy()
-        out = None
-        for start in range(0, n_rows, chunk_rows):
-            chunk = _read_only_tensor(dense_block(A[start : start + chunk_rows]))
-            chunk = chunk.to(device, non_blocking=True)
-            if on_cuda:
-                _check_finite(chunk)
-            result = fn(module, chunk).cpu().numpy()
-            if out is None:
-                out = np.empty((n_rows, *result.shape[1:]), dtype=dtype)
-            out[start : start + len(result)] = result
-    return out
-
-
-def _apply_to_tensor(fn, X, module):
-    """``fn(module, rows)`` over a torch tensor's rows, returned on X's device in X's dtype.
-
-    Under scikit-learn's array API dispatch the rows of a tensor never pass
-    through NumPy: chunks go to the module's device (none move when both are
-    the same) and the results back to X's. The results are ordinary tensors
-    (``no_grad``, not ``inference_mode``), which a caller's own training may
-    use.
-    """
-    with _inference_module(module, X.dtype) as in_dtype:
-        device = next(in_dtype.parameters()).device
-        results = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], _INFERENCE_CHUNK):
-                chunk = X[start : start + _INFERENCE_CHUNK].to(device, non_blocking=True)
-                if device.type == "cuda":
-                    _check_finite(chunk)
-                results.append(fn(in_dtype, chunk).to(X.device))
-    return results[0] if len(results) == 1 else torch.cat(results)
-
-
-def to_training_tensor(A, dtype, device):
-    """A tensor of A; on the CPU it shares A's memory when A already has ``dtype``.
-
-    A torch tensor stays on its device when it is a CUDA one; a scipy sparse A
-    stays sparse on the host, its batches densified one by one;
-    a memory-mapped A stays in its file, its batches read and converted one
-    by one, in an order that reads the file in runs (:mod:`skae._engine._chunks`).
-    """
-    if isinstance(A, torch.Tensor):
-        # Rows given as a tensor (array API dispatch) train where they are
-        # when that is the training device: a CUDA tensor never visits the host.
-        tensor = A.detach().to(dtype=dtype)
-        if device.type != "cuda" or tensor.device.type == "cuda":
-            return tensor.to(device)
-    elif sparse.issparse(A):
-        return SparseRows(A)
-    elif is_memory_mapped(A):
-        return MappedRows(A, dtype)
-    else:
-        tensor = _read_only_tensor(
-            np.ascontiguousarray(A, dtype=torch.empty((), dtype=dtype).numpy().dtype)
-        )
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        if tensor.numel() * tensor.element_size() <= _DEVICE_RESIDENT_SHARE * free:
-            return tensor.to(device)
-        return tensor.pin_memory()
-    return tensor
-
-
-def drop_training_references(net):
-    """Forget what the callbacks kept of the model while training.
-
-    Copies of the weights (the last epoch's, early stopping's best) and
-    references to the optimizer (a learning-rate scheduler's) are of no use
-    once training ends, and a pickle would carry them a second time, outside
-    skorch's device mapping: a model trained on CUDA would then not load
-    where there is none. A callback's fitted attributes (named with a
-    trailing underscore) that hold tensors, a module or an optimizer are
-    reset to None; the next fit initialises them again.
-    """
-    for _, callback in net.callbacks_:
-        for name, value in list(vars(callback).items()):
-            if name.endswith("_") and not name.startswith("_") and _holds_model_state(value):
-                setattr(callback, name, None)
-
-
-def _holds_model_state(value, depth=0):
-    if isinstance(value, (torch.Tensor, torch.nn.Module, torch.optim.Optimizer,
-                          torch.optim.lr_scheduler.LRScheduler)):
-        return True
-    if depth < 3 and isinstance(value, dict):
-        return any(_holds_model_state(v, depth + 1) for v in value.values())
-    if depth < 3 and isinstance(value, (list, tuple)):
-        return any(_holds_model_state(v, depth + 1) for v in value)
-    return False
-
-
-# The net's settings besides its module, criterion and optimizer: the ones
-# make_net takes, and the loss weight a continued fit keeps.
-_NET_SETTINGS = (
-    "lr", "batch_size", "max_epochs", "precision", "validation_fraction", "verbose",
-    "reconstruction_weight",
-)
-
-
-def describe_net(net):
-    """What rebuilds a fitted estimator's net: for services that save a model.
-
-    Parameters
-    ----------
-    net : skorch.NeuralNet
-        A fitted estimator's ``net_``.
-
-    Returns
-    -------
-    description : dict
-        ``module`` (the fitted module), ``criterion`` and ``optimizer``
-        (classes), ``criterion_params`` and ``optimizer_params`` (dicts),
-        ``device`` (a string) and ``settings`` (the net's training settings),
-        which :func:`rebuild_net` takes back.
-
-    Raises
-    ------
-    TypeError
-        If ``net`` is not the engine's own net.
-    """
-    if type(net) is not AutoencoderNet:
-        raise TypeError("only the skae engine's own net can be described")
-    attributes = vars(net)
-    return {
-        "module": net.module_,
-        "criterion": net.criterion,
-        "criterion_params": _prefixed(attributes, "criterion__"),
-        "optimizer": net.optimizer,
-        "optimizer_params": _prefixed(attributes, "optimizer__"),
-        "device": str(net.device),
-        "settings": {name: attributes[name] for name in _NET_SETTINGS},
-    }
-
-
 def rebuild_net(estimator, module, *, criterion, criterion_params, optimizer, optimizer_params,
                 device, settings):
     """The engine's net for ``estimator`` around a restored ``module``, as a fit builds it.
@@ -892,110 +559,3 @@ def rebuild_net(estimator, module, *, criterion, criterion_params, optimizer, op
     )
     net.reconstruction_weight = settings["reconstruction_weight"]
     return net
-
-
-def _prefixed(settings, prefix):
-    return {k[len(prefix):]: v for k, v in settings.items() if k.startswith(prefix)}
-
-
-def make_net(module, criterion, criterion_params, penalties, optimizer, optimizer_params,
-             **settings):
-    """An initialised :class:`~skae._engine._net.AutoencoderNet` training ``module``."""
-    net = AutoencoderNet(
-        module=module,
-        criterion=criterion,
-        **{f"criterion__{k}": v for k, v in criterion_params.items()},
-        optimizer=optimizer,
-        **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
-        penalties=penalties,
-        **settings,
-    )
-    return net.initialize()
-
-
-def _check_finite(tensor):
-    """Refuse NaN or infinity, in scikit-learn's words, wherever the tensor lives."""
-    if torch.isfinite(tensor).all():
-        return
-    if torch.isnan(tensor).any():
-        raise ValueError("Input X contains NaN.")
-    raise ValueError("Input X contains infinity or a value too large for dtype('float32').")
-
-
-def _read_only_tensor(array):
-    """A tensor sharing ``array``'s memory, which skae only ever reads."""
-    if array.flags.writeable:
-        return torch.from_numpy(array)
-    with warnings.catch_warnings():
-        # So a read-only array (a memmap opened "r") needs no copy.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(array)
-
-
-class _Float64Copies:
-    """Float64 twins of fitted modules, rebuilt only when the weights change.
-
-    A float64 forward pass needs float64 weights. A twin is kept while its
-    module's weights are unchanged, keyed on the identity, storage and
-    version counter of every parameter and buffer and on the module's
-    training generation: an optimizer step, ``load_state_dict``, an
-    assignment to ``.data`` or a replaced parameter each change the key, and
-    every training run the engine completes (a ``fit``, ``partial_fit``, warm
-    start, or a failed fit whose weights were put back) advances the
-    generation, which covers steps a captured CUDA graph replays outside the
-    version counters. The next float64 pass then builds a new twin. A twin is
-    never changed once built, so a pass that holds one while another thread
-    builds the next computes with the weights of the moment it began; the
-    lock guards the table only, never a pass (a module's forward may run a
-    float64 pass of its own).
-    """
-
-    def __init__(self):
-        self._twins = weakref.WeakKeyDictionary()
-        self._generations = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def twin(self, module):
-        key = self._key(module)
-        with self._lock:
-            entry = self._twins.get(module)
-        if key is not None and entry is not None and entry[0] == key:
-            return entry[1]
-        with torch.no_grad():
-            twin = copy.deepcopy(module).to(torch.float64).eval()
-        with self._lock:
-            self._twins[module] = (key, twin)
-        return twin
-
-    def weights_changed(self, module):
-        with self._lock:
-            self._generations[module] = self._generations.get(module, 0) + 1
-
-    def _key(self, module):
-        """What identifies the module's current weights; None where it cannot be told."""
-        with self._lock:
-            generation = self._generations.get(module, 0)
-        try:
-            tensors = tuple(
-                (id(tensor), tensor._version, tensor.data_ptr(), tensor.dtype, tensor.device,
-                 tuple(tensor.shape))
-                for tensor in itertools.chain(module.parameters(), module.buffers())
-            )
-        except RuntimeError:
-            # An inference tensor keeps no version counter: such a module's
-            # twin is built afresh at every pass.
-            return None
-        return generation, tensors
-
-
-_FLOAT64 = _Float64Copies()
-
-
-def weights_changed(module):
-    """Mark that a training run changed ``module``'s weights (its float64 twin is rebuilt)."""
-    _FLOAT64.weights_changed(module)
-
-
-def float64_view(module):
-    """A context giving a float64 twin of ``module`` that holds its current weights."""
-    return contextlib.nullcontext(_FLOAT64.twin(module))

@@ -22,25 +22,21 @@ Every skae family is written on this contract. Read more in the
 :ref:`User Guide <new_family>`.
 """
 
-from ._compat import Interval, StrOptions
-from ._engine._spec import TrainingSpec
-from ._engine._data_parallel import data_parallel
-from ._engine._rows import dense_block
-from ._engine._chunks import is_memory_mapped
-from ._engine._runtime import resolve_device
-from ._engine._training import (
-    TorchEstimatorMixin,
-    apply_module,
-    describe_net,
-    draw_seed,
-    rebuild_net,
-    restore_on_failure,
-    train_stage,
-)
+from .._compat import Interval, StrOptions
+from .._engine._chunks import is_memory_mapped
+from .._engine._data_parallel import data_parallel
+from .._engine._inference import apply_module
+from .._engine._nets import describe_net
+from .._engine._rows import dense_block
+from .._engine._runtime import resolve_device
+from .._engine._safety import restore_on_failure
+from .._engine._spec import TrainingSpec
+from .._engine._stages import train_stage
+from ._estimator import TorchEstimatorMixin, draw_seed, rebuild_net
 
 # Last: the autoencoder base is written on the names above, which it imports
 # from here.
-from ._base import BaseAutoencoder  # noqa: E402
+from .._base import BaseAutoencoder  # noqa: E402
 
 # Interval and StrOptions are scikit-learn's parameter constraints, which a
 # family's _parameter_constraints extend; re-exported so that no family
