@@ -1,8 +1,6 @@
 """skae: autoencoders as scikit-learn transformers, trained by skorch."""
 
-# First: the contract every family imports, which imports the autoencoder
-# base last, once the engine's names the base reads from it are defined.
-from .extend import data_parallel  # isort: skip
+from .extend import data_parallel
 from ._classifier import AutoencoderClassifier
 from ._convolutional import ConvolutionalAutoencoder
 from ._dense import Autoencoder

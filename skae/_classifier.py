@@ -9,7 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from ._base import BaseAutoencoder
+from .extend import BaseAutoencoder
 from ._compat import _fit_context
 from ._dense import Autoencoder
 from .extend import draw_seed, resolve_device

@@ -2,7 +2,7 @@
 
 from numbers import Integral, Real
 
-from ._base import BaseAutoencoder, check_reconstruction_settings
+from .extend import BaseAutoencoder, check_reconstruction_settings
 from ._compat import Interval, StrOptions
 from ._shapes import StructuredInputMixin
 from .nn import ACTIVATIONS, ConvolutionalAutoencoderModule, make_corruption

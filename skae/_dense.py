@@ -3,7 +3,7 @@
 from dataclasses import replace
 from numbers import Integral
 
-from ._base import BaseAutoencoder, check_reconstruction_settings
+from .extend import BaseAutoencoder, check_reconstruction_settings
 from ._compat import Interval, StrOptions
 from ._network import (
     NETWORK_CONSTRAINT,

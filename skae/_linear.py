@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ._array_api import host_array, numpy_dtype
-from ._base import BaseAutoencoder
+from .extend import BaseAutoencoder
 from ._compat import Interval, StrOptions
 from .extend import dense_block
 from .extend import TrainingSpec

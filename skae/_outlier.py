@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_api import ArrayAPIMixin, fit_namespace, follows_input_namespace, in_fit_namespace
-from ._base import BaseAutoencoder
+from .extend import BaseAutoencoder
 from ._compat import Interval, StrOptions, _fit_context
 from ._dense import Autoencoder
 from .extend import draw_seed

@@ -4,7 +4,7 @@ from functools import partial
 from numbers import Real
 
 
-from ._base import _encode
+from .extend import encode_rows as _encode
 from ._compat import Interval, StrOptions
 from ._dense import Autoencoder
 from .nn import kl_sparsity, l1_activity

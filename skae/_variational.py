@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval
 from ._array_api import to_fit_namespace
-from ._base import _decode
+from .extend import decode_rows as _decode
 from ._dense import Autoencoder
 from ._network import given_networks
 from .nn import (

@@ -4,7 +4,7 @@ from sklearn.model_selection import train_test_split
 
 import skae
 from skae import Autoencoder, AutoencoderClassifier
-from skae._base import BaseAutoencoder
+from skae.extend import BaseAutoencoder
 
 # Every autoencoder the package exports, so that a new family is covered here
 # without an edit.

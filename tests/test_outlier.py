@@ -16,7 +16,7 @@ from skae import (
     LinearAutoencoder,
     RecurrentAutoencoder,
 )
-from skae._base import BaseAutoencoder
+from skae.extend import BaseAutoencoder
 from skae.exceptions import TrainingDivergedError
 
 # Every public autoencoder, derived from skae's exports so that a new family

@@ -15,7 +15,7 @@ from skae import (
     RecurrentAutoencoder,
     VariationalAutoencoder,
 )
-from skae._base import BaseAutoencoder
+from skae.extend import BaseAutoencoder
 
 # Every public autoencoder, derived from skae's exports.
 AUTOENCODER_CLASSES = [

@@ -32,11 +32,13 @@ from .._engine._runtime import resolve_device
 from .._engine._safety import restore_on_failure
 from .._engine._spec import TrainingSpec
 from .._engine._stages import train_stage
+from ._autoencoder import (
+    BaseAutoencoder,
+    check_reconstruction_settings,
+    decode_rows,
+    encode_rows,
+)
 from ._estimator import TorchEstimatorMixin, draw_seed, rebuild_net
-
-# Last: the autoencoder base is written on the names above, which it imports
-# from here.
-from .._base import BaseAutoencoder  # noqa: E402
 
 # Interval and StrOptions are scikit-learn's parameter constraints, which a
 # family's _parameter_constraints extend; re-exported so that no family
@@ -52,8 +54,11 @@ __all__ = [
     "train_stage",
     # Helpers a family's own code may use: rows of any source as a dense
     # block, the device and seed a parameter stands for.
+    "check_reconstruction_settings",
+    "decode_rows",
     "dense_block",
     "draw_seed",
+    "encode_rows",
     "is_memory_mapped",
     "resolve_device",
     # For services (saving, exporting) and the package's front door.

@@ -9,18 +9,16 @@ from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._array_api import dispatched_tensor, follows_input_namespace, validate_tensor_rows
-from ._compat import Interval, _fit_context
-from .extend import (
-    TorchEstimatorMixin,
-    TrainingSpec,
-    dense_block,
-    is_memory_mapped,
-    resolve_device,
-    restore_on_failure,
-)
-from .exceptions import DataScaleWarning
-from .nn import ReconstructionLoss, reconstruction_error
+from .._array_api import dispatched_tensor, follows_input_namespace, validate_tensor_rows
+from .._compat import Interval, _fit_context
+from .._engine._chunks import is_memory_mapped
+from .._engine._rows import dense_block
+from .._engine._runtime import resolve_device
+from .._engine._safety import restore_on_failure
+from .._engine._spec import TrainingSpec
+from ._estimator import TorchEstimatorMixin
+from ..exceptions import DataScaleWarning
+from ..nn import ReconstructionLoss, reconstruction_error
 
 
 def check_reconstruction_settings(estimator, X):
@@ -39,11 +37,13 @@ def check_reconstruction_settings(estimator, X):
         )
 
 
-def _encode(module, x):
+def encode_rows(module, x):
+    """``module.encode(x)``: the function :func:`apply_module` runs for ``transform``."""
     return module.encode(x)
 
 
-def _decode(module, z):
+def decode_rows(module, z):
+    """``module.decode(z)``: the function :func:`apply_module` runs for ``inverse_transform``."""
     return module.decode(z)
 
 
@@ -276,7 +276,7 @@ class BaseAutoencoder(
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False, ensure_all_finite=self._scans_input_on_host())
-        return self._apply(_encode, X)
+        return self._apply(encode_rows, X)
 
     def inverse_transform(self, X):
         """Decode codes back to input space.
@@ -304,7 +304,7 @@ class BaseAutoencoder(
                 f"X has {Z.shape[1]} features, but inverse_transform expects codes "
                 f"with n_components={self.n_components_} features."
             )
-        return self._apply(_decode, Z)
+        return self._apply(decode_rows, Z)
 
     def score_samples(self, X):
         """Per-sample score: minus the reconstruction loss (higher is better).
