@@ -536,8 +536,11 @@ class AutoencoderOutlierDetector(ArrayAPIMixin, OutlierMixin, BaseEstimator):
         and ranks features by that excess. The code densities depend on every
         feature through the encoder and are spread evenly over the features
         (as is the rounding left between ``log(B + 1e-12)`` and ``c``): they
-        shift a row's contributions, not their order. The result is the mean
-        over the members, divided as ``score_samples`` is.
+        shift a row's contributions, not their order (up to float64's
+        rounding when the density term dwarfs the error part). The result is
+        the mean over the members, divided as ``score_samples`` is. A row
+        whose score overflows to ``-inf`` gets ``+inf`` on the features whose
+        error overflowed and 0 elsewhere.
 
         With a given ``autoencoder``, the contributions are its own
         :meth:`~skae.Autoencoder.explain`: each feature's reconstruction loss
