@@ -44,7 +44,7 @@ test-floors: $(FLOORS_STAMP)
 # Peers the report compares against; the package never imports them.
 PEERS_STAMP := $(VENV)/.benchmark-peers
 $(PEERS_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet openTSNE pyod lightning
+	$(PY) -m pip install --quiet openTSNE pyod lightning umap-learn
 	# encdr declares Python >= 3.12 but is pure Python and runs on 3.11; its
 	# dependencies (lightning, torch) come from the line above and the venv.
 	$(PY) -m pip install --quiet --no-deps --ignore-requires-python encdr

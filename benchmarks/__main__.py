@@ -1,7 +1,8 @@
 """Write the skae benchmark report: ``python -m benchmarks [--dataset ...] [--out DIR] [--quick]``.
 
 Sections: LinearAutoencoder vs PCA, t-SNE maps on raw / PCA / autoencoder
-codes, one check per autoencoder family with reconstructions and samples,
+codes, UMAP maps (ParametricUMAP against umap-learn; ``--umap-mnist`` adds
+the MNIST subset), one check per autoencoder family with reconstructions and samples,
 training throughput against a hand-written loop, skorch and sklearn, and
 inference speed and memory on large synthetic arrays, anomaly detection, and
 model files (``skae.save`` against pickle).
@@ -18,14 +19,8 @@ import numpy as np
 
 from . import data as datasets
 from . import (anomaly, anomaly_tabular, embeddings, families, inference, linear_vs_pca, memory,
-               persistence, throughput)
+               persistence, throughput, umap_maps)
 from ._common import CHUNK_ROWS, WARM_UP_ROWS, log, machine_header, markdown_table
-
-
-def throughput_workloads(data, quick):
-    if data.X_train.shape[1] >= 400:
-        return [throughput.Workload(data.name, data.X_train, 150, (300,), 256, 5 if quick else 15)]
-    return [throughput.Workload(data.name, data.X_train, 16, (32,), 64, 15 if quick else 60)]
 
 
 def inference_section(args):
@@ -220,6 +215,9 @@ def main(argv=None):
     parser.add_argument("--anomaly-suite", action="store_true",
                         help="add the tabular anomaly suite to section 7 "
                              "(benchmarks/anomaly_tabular.py; about 10 minutes on 2 cores)")
+    parser.add_argument("--umap-mnist", action="store_true",
+                        help="add the MNIST subset to the UMAP section's comparison with "
+                             "umap-learn (about 1.5 minutes more on 2 cores)")
     parser.add_argument("--scaling", action="store_true",
                         help="instead of the report, run the opt-in scaling study "
                              "(benchmarks/scaling.py: time and memory against rows, a 9 GB "
@@ -290,6 +288,8 @@ def main(argv=None):
 
     log("2/8 t-SNE maps")
     sections += tsne_section(data, args)
+    log("2b/8 UMAP maps")
+    sections += umap_maps.section(data, args)
 
     log("3/8 autoencoder families")
     family_rows, figures = families.run(data, epochs=10 if args.quick else 50)
@@ -316,32 +316,7 @@ def main(argv=None):
     ]
 
     log("4/8 training throughput")
-    sections += [
-        "",
-        "## 4. Training throughput",
-        "",
-        "The same dense autoencoder, data, batch size, learning rate and epochs for every "
-        "contender, in this process, in interleaved rounds (medians). 'threads' is what "
-        "each contender computed on: torch's intra-op threads during its training (skae "
-        "uses one thread for steps too small to split, torch's default otherwise), and "
-        "numpy's BLAS threads for MLPRegressor. Two hand-written loops are yardsticks: "
-        "the one most users write (torch's default threads, default Adam) and the one an "
-        "expert writes for a small net (one thread, fused Adam). The ratios are time over "
-        "each loop's (lower is faster); on a busy machine the multi-threaded contenders "
-        "slow down most, so compare against the loop with the same threads.",
-    ]
-    for workload in throughput_workloads(data, args.quick):
-        results = throughput.measure(workload, repeats=1 if args.quick else 3)
-        sizes = [workload.X.shape[1], *workload.hidden_layer_sizes, workload.n_components]
-        architecture = "-".join(map(str, sizes + sizes[-2::-1]))
-        sections += [
-            "",
-            f"{workload.name}: {architecture} net, {len(workload.X)} rows, batch "
-            f"{workload.batch_size}, {workload.max_epochs} epochs, Adam lr {workload.learning_rate}",
-            "",
-            markdown_table(results, ["contender", "threads", "seconds", "samples_per_second",
-                                     "ratio_to_loop", "ratio_to_expert_loop"]),
-        ]
+    sections += throughput.section(data, args.quick)
 
     log("5/8 inference speed")
     sections += inference_section(args)

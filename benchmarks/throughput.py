@@ -11,16 +11,32 @@ while it trained (skae picks one thread for steps too small to split), or
 the BLAS threads numpy uses for scikit-learn. Two hand-written loops set the
 yardstick: the one most users write (torch's default threads, default Adam)
 and the one an expert writes for a small net (one thread, fused Adam).
+Times are also given per training step (every contender takes the same
+steps: ``ceil(rows / batch_size)`` per epoch).
+
+A grid search is many small fits: :func:`grid_search` times scikit-learn's
+``GridSearchCV`` over a ``Pipeline(MinMaxScaler, Autoencoder,
+LogisticRegression)`` on digits, 8 configurations, 3 folds.
+
+``python -m benchmarks.throughput [--dataset ...] [--quick]`` prints this
+section of the report alone.
 """
 
+import argparse
+import math
 import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
 from skorch import NeuralNetRegressor
 from skorch.callbacks import Callback
 from threadpoolctl import threadpool_info
@@ -28,7 +44,8 @@ from torch import nn
 
 from skae import Autoencoder
 
-from ._common import torch_threads
+from . import data as datasets
+from ._common import markdown_table, torch_threads
 
 
 @dataclass(frozen=True)
@@ -177,14 +194,132 @@ def measure(workload, repeats=3, contenders=CONTENDERS):
             times[name].append(time.perf_counter() - start)
     seconds = {name: float(np.median(t)) for name, t in times.items()}
     samples = len(workload.X) * workload.max_epochs
+    steps = math.ceil(len(workload.X) / workload.batch_size) * workload.max_epochs
     return [
         {
             "contender": name,
             "threads": threads[name],
             "seconds": s,
+            "us_per_step": s / steps * 1e6,
             "samples_per_second": samples / s,
             "ratio_to_loop": s / seconds[LOOP],
             "ratio_to_expert_loop": s / seconds[EXPERT_LOOP],
         }
         for name, s in seconds.items()
     ]
+
+
+COLUMNS = ["contender", "threads", "seconds", "us_per_step", "samples_per_second",
+           "ratio_to_loop", "ratio_to_expert_loop"]
+
+# The grid of grid_search: 2 x 2 x 2 configurations.
+GRID = {
+    "autoencoder__n_components": [8, 16],
+    "autoencoder__hidden_layer_sizes": [(32,), (64,)],
+    "logisticregression__C": [0.1, 1.0],
+}
+
+
+def grid_search(repeats=1, max_epochs=30):
+    """Seconds of ``GridSearchCV(Pipeline(MinMaxScaler, Autoencoder, LogisticRegression))``.
+
+    On sklearn's digits (1,797 rows), the 8 configurations of :data:`GRID`,
+    ``cv=3``, ``n_jobs=1``: 24 fits and the refit, each training an
+    Autoencoder for ``max_epochs`` epochs (batch 64, Adam 1e-3). Median of
+    ``repeats`` runs.
+    """
+    from skae import Autoencoder
+
+    X, y = load_digits(return_X_y=True)
+    pipeline = make_pipeline(
+        MinMaxScaler(),
+        Autoencoder(max_epochs=max_epochs, n_iter_no_change=max_epochs + 1, device="cpu",
+                    random_state=0, callbacks=[_ThreadProbe()]),
+        LogisticRegression(max_iter=1000),
+    )
+    times = []
+    for _ in range(repeats):
+        search = GridSearchCV(pipeline, GRID, cv=3, n_jobs=1)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search.fit(X, y)
+        times.append(time.perf_counter() - start)
+    n_configurations = len(search.cv_results_["params"])
+    return {
+        "search": "GridSearchCV(MinMaxScaler + Autoencoder + LogisticRegression), cv=3",
+        "configurations": n_configurations,
+        "fits": n_configurations * 3 + 1,
+        "epochs_per_fit": max_epochs,
+        # The refit's probe (the search fits clones of the pipeline).
+        "torch_threads": search.best_estimator_[1].callbacks[0].threads_,
+        "seconds": float(np.median(times)),
+        "best_accuracy": float(search.best_score_),
+    }
+
+
+GRID_COLUMNS = ["search", "configurations", "fits", "epochs_per_fit", "torch_threads",
+                "seconds", "best_accuracy"]
+
+
+def workloads(data, quick):
+    """The section's workloads for ``data``: MNIST-sized or digits-sized nets."""
+    if data.X_train.shape[1] >= 400:
+        return [Workload(data.name, data.X_train, 150, (300,), 256, 5 if quick else 15)]
+    return [Workload(data.name, data.X_train, 16, (32,), 64, 15 if quick else 60)]
+
+
+def section(data, quick):
+    """The report's training-throughput section, as Markdown lines."""
+    lines = [
+        "",
+        "## 4. Training throughput",
+        "",
+        "The same dense autoencoder, data, batch size, learning rate and epochs for every "
+        "contender, in this process, in interleaved rounds (medians). 'threads' is what "
+        "each contender computed on: torch's intra-op threads during its training (skae "
+        "uses one thread for steps too small to split, torch's default otherwise), and "
+        "numpy's BLAS threads for MLPRegressor. Two hand-written loops are yardsticks: "
+        "the one most users write (torch's default threads, default Adam) and the one an "
+        "expert writes for a small net (one thread, fused Adam). The ratios are time over "
+        "each loop's (lower is faster); on a busy machine the multi-threaded contenders "
+        "slow down most, so compare against the loop with the same threads. 'us_per_step' "
+        "is the time per training step (every contender takes the same steps).",
+    ]
+    for workload in workloads(data, quick):
+        results = measure(workload, repeats=1 if quick else 3)
+        sizes = [workload.X.shape[1], *workload.hidden_layer_sizes, workload.n_components]
+        architecture = "-".join(map(str, sizes + sizes[-2::-1]))
+        lines += [
+            "",
+            f"{workload.name}: {architecture} net, {len(workload.X)} rows, batch "
+            f"{workload.batch_size}, {workload.max_epochs} epochs, "
+            f"Adam lr {workload.learning_rate}",
+            "",
+            markdown_table(results, COLUMNS),
+        ]
+    search = grid_search(repeats=1 if quick else 3, max_epochs=10 if quick else 30)
+    lines += [
+        "",
+        "A grid search is many small fits: scikit-learn's GridSearchCV over "
+        f"{GRID} on sklearn's digits, n_jobs=1 (median of {1 if quick else 3}; "
+        "MinMaxScaler and LogisticRegression run as numpy and BLAS do):",
+        "",
+        markdown_table([search], GRID_COLUMNS),
+    ]
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="digits",
+                        help="'digits' (default), 'mnist-subset', or a path to an .npz file")
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and rounds")
+    args = parser.parse_args(argv)
+    print(f"torch intra-op threads by default: {torch.get_num_threads()}")
+    print("\n".join(section(datasets.load(args.dataset), args.quick)))
+
+
+if __name__ == "__main__":
+    main()

@@ -12,15 +12,24 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
 
 CHILD = textwrap.dedent(
     """
-    import signal, sys, warnings
+    import signal, sys, time, warnings
     import numpy as np
     from sklearn.exceptions import NotFittedError
     from skorch.callbacks import Callback
     from skae import Autoencoder, AutoencoderClassifier
 
+    PAUSE = sys.argv[3] == "pause"
+
     class Announce(Callback):
+        paused = False
+
         def on_train_begin(self, net, **kwargs):
             print("begin", flush=True)
+            if PAUSE and not Announce.paused:
+                # Training begins and waits for the Ctrl-C, so that it
+                # arrives before any epoch ends however fast epochs are.
+                Announce.paused = True
+                time.sleep(60)
 
         def on_epoch_end(self, net, **kwargs):
             print("epoch", net.history[-1, "epoch"], flush=True)
@@ -64,14 +73,15 @@ CHILD = textwrap.dedent(
 )
 
 
-def interrupt_child(scenario, after_line, sigint="default"):
+def interrupt_child(scenario, after_line, sigint="default", pause_at_begin=False):
     """Run the child, send SIGINT once it prints ``after_line``; return its output.
 
     ``sigint`` is the child's own SIGINT handling: "default" (as a terminal
-    delivers Ctrl-C) or "ignored" (as under nohup).
+    delivers Ctrl-C) or "ignored" (as under nohup). ``pause_at_begin`` holds
+    the first training at its start until the signal comes.
     """
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, scenario, sigint],
+        [sys.executable, "-c", CHILD, scenario, sigint, "pause" if pause_at_begin else "run"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -107,7 +117,7 @@ def test_ctrl_c_after_two_epochs_keeps_the_last_completed_epoch():
 
 @pytest.mark.parametrize("scenario", ["plain", "layerwise", "classifier"])
 def test_ctrl_c_before_any_epoch_ends_everything_and_fits_nothing(scenario):
-    out = interrupt_child(scenario, "begin")
+    out = interrupt_child(scenario, "begin", pause_at_begin=True)
     assert "RAISED KeyboardInterrupt" in out, out
     assert "RETURNED NORMALLY" not in out
     assert not [line for line in out if line.startswith("epoch")], out

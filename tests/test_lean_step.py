@@ -114,7 +114,8 @@ def test_gradients_match_autograd_with_sparsity_penalties(sparsity, tied):
     assert_same_step(module, rows(30, 9), ReconstructionLoss("mse"), penalties=[(0.3, term)])
 
 
-@pytest.mark.parametrize("corruption", [GaussianNoise(0.2), Dropout(0.3)], ids=["gaussian", "dropout"])
+@pytest.mark.parametrize("corruption", [GaussianNoise(0.2), Dropout(0.3)],
+                         ids=["gaussian", "dropout"])
 def test_gradients_match_autograd_with_input_corruption(corruption):
     torch.manual_seed(3)
     module = DenseAutoencoderModule(8, 3, (6,), corruption=corruption).train()
@@ -324,9 +325,18 @@ def test_a_replaced_parameter_rebuilds_the_engine(digits):
     assert layer.weight.grad is not None
 
 
+ADAMS = [
+    (torch.optim.Adam, {}),
+    (torch.optim.Adam, {"weight_decay": 1e-2}),
+    (torch.optim.Adam, {"amsgrad": True, "maximize": True}),
+    (torch.optim.AdamW, {"weight_decay": 1e-2}),
+]
+
+
+@pytest.mark.parametrize("adam, settings", ADAMS, ids=["adam", "l2", "amsgrad", "adamw"])
 @pytest.mark.parametrize("kinds", list(itertools.product(["relu", "tanh"], [False, True])))
-def test_gradients_over_several_steps_follow_autograd(kinds):
-    # Several Adam steps, fused kernel called directly against Adam.step.
+def test_steps_follow_autograd_and_the_optimizers_own_step(kinds, adam, settings):
+    # Several fused Adam steps, its kernel called directly, against Adam.step.
     activation, tied = kinds
     torch.manual_seed(5)
     module = DenseAutoencoderModule(10, 3, (6,), activation=activation, tied_weights=tied)
@@ -334,15 +344,17 @@ def test_gradients_over_several_steps_follow_autograd(kinds):
     X = rows(64, 10)
     batches = [(X[i:i + 16], X[i:i + 16]) for i in range(0, 64, 16)]
     criterion = ReconstructionLoss("mse")
-    reference = torch.optim.Adam(module.parameters(), lr=1e-2, fused=True)
+    reference = adam(module.parameters(), lr=1e-2, fused=True, **settings)
     for _ in range(3):
         for xb, _ in batches:
             reference.zero_grad()
             criterion(module(xb).reconstruction, xb).backward()
             reference.step()
-    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-2, fused=True)
+    optimizer = adam(twin.parameters(), lr=1e-2, fused=True, **settings)
     step = LeanDenseStep(twin, optimizer, criterion)
     for _ in range(3):
         step.run_epoch(batches)
     for a, b in zip(module.parameters(), twin.parameters()):
         assert_allclose(b.detach(), a.detach(), rtol=1e-4, atol=1e-6)
+    for a, b in zip(reference.state.values(), optimizer.state.values()):
+        assert float(a["step"]) == float(b["step"]) == 12
