@@ -321,9 +321,26 @@ def _autoencoder_shape(operator):
     _set_output_width(operator, width)
 
 
+def _check_method_not_overridden(estimator, method):
+    """Refuse a user's class that redefines the method the graph stands for.
+
+    The graph computes the module's own ``encode`` or ``decode``, which is
+    what skae's ``transform`` and ``inverse_transform`` run; a subclass that
+    computes something else in them would silently export the wrong thing.
+    """
+    skae_class = next(cls for cls in type(estimator).__mro__ if cls.__module__.startswith("skae."))
+    if getattr(type(estimator), method) is not getattr(skae_class, method):
+        raise NotImplementedError(
+            f"{type(estimator).__name__} redefines {method}, which skae's ONNX converter "
+            f"exports as the module's {'decode' if method == 'inverse_transform' else 'encode'}; "
+            "export the module with skae.onnx.export_module if that is what it computes."
+        )
+
+
 def _convert_autoencoder(scope, operator, container):
     estimator = operator.raw_operator
     module = estimator.module_
+    _check_method_not_overridden(estimator, _method(container, estimator))
     if _method(container, estimator) == "inverse_transform":
         fn, width = _decode, estimator.n_components_
     else:
@@ -334,6 +351,7 @@ def _convert_autoencoder(scope, operator, container):
 
 def _convert_embedding(scope, operator, container):
     estimator = operator.raw_operator
+    _check_method_not_overridden(estimator, _embedding_method(container, estimator))
     if _embedding_method(container, estimator) == "inverse_transform":
         fn, width = _decode, len(estimator.get_feature_names_out())
     else:

@@ -172,3 +172,17 @@ def test_fits_converts_saves_and_runs_under_dispatch_with_no_registration(make, 
         tensor_model = make().fit(torch.from_numpy(X.astype(np.float32)))
         codes = tensor_model.transform(torch.from_numpy(X.astype(np.float32)))
     assert isinstance(codes, torch.Tensor)
+
+
+class RedefinedTransform(skae.Autoencoder):
+    """A subclass whose transform is not its module's encode."""
+
+    def transform(self, X):
+        return super().transform(X) * 2
+
+
+def test_a_subclass_that_redefines_transform_is_not_exported_as_the_module(X):
+    model = RedefinedTransform(n_components=2, hidden_layer_sizes=(8,), max_epochs=2,
+                               device="cpu", random_state=0).fit(X)
+    with pytest.raises(NotImplementedError, match="redefines transform"):
+        to_onnx(model, X[:1].astype(np.float32))
