@@ -35,7 +35,19 @@ WINDOW_CHUNKS = 256
 
 
 def is_memory_mapped(array):
-    """Whether ``array`` (or an array it views) is backed by a memory-mapped file."""
+    """Whether ``array`` (or an array it views) is backed by a memory-mapped file.
+
+    Parameters
+    ----------
+    array : object
+        Rows as a family receives them.
+
+    Returns
+    -------
+    mapped : bool
+        True for a ``numpy.memmap``, a view of one, or an array over an
+        ``mmap``: rows the engine reads in runs rather than copies.
+    """
     while isinstance(array, np.ndarray):
         if isinstance(array, np.memmap):
             return True

@@ -58,7 +58,18 @@ class SparseRows:
 
 
 def dense_block(rows):
-    """A block of rows as a C-contiguous numpy array: sparse rows are densified."""
+    """A block of rows as a C-contiguous numpy array: sparse rows are densified.
+
+    Parameters
+    ----------
+    rows : array-like or scipy sparse matrix of shape (n_rows, n_features)
+        A block of rows (a slice of an array, a memmap or a sparse matrix).
+
+    Returns
+    -------
+    block : ndarray of shape (n_rows, n_features)
+        The rows, dense and C-contiguous, in their dtype.
+    """
     if sparse.issparse(rows):
         return rows.toarray()
     return np.ascontiguousarray(rows)

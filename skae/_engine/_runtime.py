@@ -19,7 +19,23 @@ SMALL_STEP_FLOPS = 2_000_000
 
 
 def resolve_device(device):
-    """Turn the ``device`` parameter into a ``torch.device``, or raise."""
+    """Turn the ``device`` parameter into a ``torch.device``, or raise.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
+
+    Returns
+    -------
+    device : torch.device
+        The device it names on this machine.
+
+    Raises
+    ------
+    ValueError
+        If CUDA is asked for and not available, or the name is none of these.
+    """
     if isinstance(device, torch.device):
         device = str(device)
     if device == "auto":

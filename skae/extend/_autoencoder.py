@@ -22,7 +22,21 @@ from ..nn import ReconstructionLoss, reconstruction_error
 
 
 def check_reconstruction_settings(estimator, X):
-    """Refuse loss="bce" without a sigmoid output or with inputs outside [0, 1]."""
+    """Refuse loss="bce" without a sigmoid output or with inputs outside [0, 1].
+
+    Parameters
+    ----------
+    estimator : BaseAutoencoder
+        An autoencoder with ``loss`` and ``output_activation`` parameters.
+    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
+        The validated training rows.
+
+    Raises
+    ------
+    ValueError
+        If ``loss="bce"`` comes with another output activation or with rows
+        outside [0, 1].
+    """
     if estimator.loss != "bce":
         return
     if estimator.output_activation != "sigmoid":
@@ -38,12 +52,38 @@ def check_reconstruction_settings(estimator, X):
 
 
 def encode_rows(module, x):
-    """``module.encode(x)``: the function :func:`apply_module` runs for ``transform``."""
+    """``module.encode(x)``: the function :func:`apply_module` runs for ``transform``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A module with skae's module contract.
+    x : torch.Tensor of shape (n, n_features)
+        Rows.
+
+    Returns
+    -------
+    codes : torch.Tensor of shape (n, n_components)
+        The module's codes of the rows.
+    """
     return module.encode(x)
 
 
 def decode_rows(module, z):
-    """``module.decode(z)``: the function :func:`apply_module` runs for ``inverse_transform``."""
+    """``module.decode(z)``: the function :func:`apply_module` runs for ``inverse_transform``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A module with skae's module contract.
+    z : torch.Tensor of shape (n, n_components)
+        Codes.
+
+    Returns
+    -------
+    rows : torch.Tensor of shape (n, n_features)
+        The module's reconstructions of the codes.
+    """
     return module.decode(z)
 
 

@@ -53,6 +53,16 @@ def draw_seed(random_state):
 
     None draws fresh entropy rather than from numpy's global generator, so
     that a fit leaves the caller's random state untouched.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        The estimator's ``random_state`` parameter.
+
+    Returns
+    -------
+    seed : int
+        A seed below 2**31.
     """
     if random_state is None:
         return int(np.random.default_rng().integers(np.iinfo(np.int32).max))
@@ -534,10 +544,14 @@ def rebuild_net(estimator, module, *, criterion, criterion_params, optimizer, op
         The estimator the net belongs to.
     module : torch.nn.Module
         The restored module.
-    criterion, optimizer : type
-        The loss and optimizer classes.
-    criterion_params, optimizer_params : dict
-        Their parameters.
+    criterion : type
+        The loss class.
+    criterion_params : dict
+        Its parameters.
+    optimizer : type
+        The optimizer class.
+    optimizer_params : dict
+        Its parameters.
     device : torch.device
         Where the net trains.
     settings : dict
@@ -546,6 +560,7 @@ def rebuild_net(estimator, module, *, criterion, criterion_params, optimizer, op
     Returns
     -------
     net : skorch.NeuralNet
+        The initialised net, its optimizer fresh.
     """
     penalties = estimator._penalties()
     spec = TrainingSpec(module=module, epochs=settings["max_epochs"], criterion=criterion,
