@@ -123,5 +123,5 @@ print(f"the moved column ranks first for {ranks_first.mean():.0%} of "
       f"{len(planted)} rows")
 
 ax = plot_explanation(table_contributions, n_features=10,
-                      title="A breast cancer row with 'worst texture' planted")
+                      title="A breast cancer row,\n'worst texture' planted")
 ax.figure.tight_layout()
