@@ -4,7 +4,6 @@ Float32 rows run through the fitted module itself, float64 rows through a
 float64 twin of it, kept while its weights are unchanged.
 """
 
-import contextlib
 import copy
 import itertools
 import threading
@@ -64,17 +63,20 @@ def apply_module(fn, X, module):
         if module.training:
             module.eval()
         return _apply_in(fn, X, module, dtype)
-    with _inference_module(module, _TORCH_DTYPES[dtype]) as in_dtype:
-        return _apply_in(fn, X, in_dtype, dtype)
+    return _apply_in(fn, X, _inference_module(module, _TORCH_DTYPES[dtype]), dtype)
 
 
 def _inference_module(module, dtype):
-    """A context giving ``module`` in ``dtype``, with its current weights, in eval mode."""
+    """``module`` in ``dtype``, with its current weights, in eval mode.
+
+    A float64 twin is never changed once built, so it needs no context: a
+    later change of the weights builds another.
+    """
     if module.training:
         module.eval()
     if dtype == torch.float32:
-        return contextlib.nullcontext(module)
-    return float64_view(module)
+        return module
+    return _FLOAT64.twin(module)
 
 
 def _apply_in(fn, A, module, dtype):
@@ -111,15 +113,15 @@ def _apply_to_tensor(fn, X, module):
     (``no_grad``, not ``inference_mode``), which a caller's own training may
     use.
     """
-    with _inference_module(module, X.dtype) as in_dtype:
-        device = next(in_dtype.parameters()).device
-        results = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], _INFERENCE_CHUNK):
-                chunk = X[start : start + _INFERENCE_CHUNK].to(device, non_blocking=True)
-                if device.type == "cuda":
-                    check_finite(chunk)
-                results.append(fn(in_dtype, chunk).to(X.device))
+    in_dtype = _inference_module(module, X.dtype)
+    device = next(in_dtype.parameters()).device
+    results = []
+    with torch.no_grad():
+        for start in range(0, X.shape[0], _INFERENCE_CHUNK):
+            chunk = X[start : start + _INFERENCE_CHUNK].to(device, non_blocking=True)
+            if device.type == "cuda":
+                check_finite(chunk)
+            results.append(fn(in_dtype, chunk).to(X.device))
     return results[0] if len(results) == 1 else torch.cat(results)
 
 
@@ -186,7 +188,3 @@ def weights_changed(module):
     """Mark that a training run changed ``module``'s weights (its float64 twin is rebuilt)."""
     _FLOAT64.weights_changed(module)
 
-
-def float64_view(module):
-    """A context giving a float64 twin of ``module`` that holds its current weights."""
-    return contextlib.nullcontext(_FLOAT64.twin(module))
