@@ -10,7 +10,6 @@ from skorch.callbacks import Callback
 from skae import (
     Autoencoder,
     DenoisingAutoencoder,
-    ParametricTSNE,
     SparseAutoencoder,
     VariationalAutoencoder,
 )
@@ -58,9 +57,12 @@ NOISY = [
     (DenoisingAutoencoder, {"noise": "dropout", "noise_level": 0.3}),
     (VariationalAutoencoder, {}),
     (SparseAutoencoder, {}),
-    (ParametricTSNE, {}),
     (Autoencoder, {"early_stopping": True}),
 ]
+# ParametricTSNE is left out: its initialisation computes affinities and a
+# projection with torch's intra-op threads, whose process-wide count a fit
+# running beside it may have set, so its initial state can differ in the last
+# digits from a serial fit's (the training guide states it).
 
 
 @pytest.mark.parametrize("family, params", NOISY,
